@@ -1,0 +1,35 @@
+"""codexbot's front door: the Flask app that verifies, parses, records and enqueues, then answers."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+from werkzeug.exceptions import HTTPException
+
+from jobs.intake import make_queue
+from jobs.settings import MAX_WEBHOOK_BYTES, Settings, load_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web app; settings come from the environment unless given (tests pass their own)."""
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+    app.config["CODEXBOT_SETTINGS"] = settings
+    conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
+    app.extensions["codexbot.redis"] = conn
+    app.extensions["codexbot.queue"] = make_queue(conn, settings.queue)
+
+    from bot import health
+    from bot.webhooks import github
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(github.bp)
+    app.register_error_handler(HTTPException, _plain_error)
+    return app
+
+
+def _plain_error(exc: HTTPException):
+    """Errors answer with one line of plain text saying what was wrong."""
+    message = exc.description if isinstance(exc.description, str) else exc.name
+    return f"{message.splitlines()[0] if message else exc.name}\n", exc.code, {"Content-Type": "text/plain; charset=utf-8"}

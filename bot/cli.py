@@ -1,0 +1,48 @@
+"""The `codexbot` command line."""
+
+from __future__ import annotations
+
+import click
+
+from jobs.settings import SettingsError, load_settings, require_web_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="A codexbot.toml with settings (names as the environment variables, in lower case).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """codexbot: delegate coding tasks from GitHub and GitLab comments to an agent.
+
+    Settings come from CODEXBOT_* environment variables (and OPENAI_* for the model),
+    optionally from a codexbot.toml; see the README for the list.
+    """
+    ctx.obj = {"config_path": config_path}
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", default=0, type=click.IntRange(0, 64),
+              help="gunicorn worker processes (default: CODEXBOT_WEB_WORKERS, else 2 per core + 1).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Run the web side: webhooks, health check (and later the run pages)."""
+    from bot import create_app
+    from bot.logs import configure_logging
+    from bot.server import serve as run_server
+
+    settings = _settings(ctx)
+    try:
+        require_web_settings(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging()
+    run_server(create_app(settings), host, port, workers or settings.web_workers)
+
+
+def _settings(ctx: click.Context):
+    try:
+        return load_settings(config_path=ctx.obj.get("config_path"))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None

@@ -1,0 +1,128 @@
+"""The slash-command grammar: find a `/codex …` line in a comment and turn it into a Command (pure)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from jobs.types import Command
+
+MAX_TASK_CHARS = 20_000
+MAX_ATTEMPTS = 5
+CONTROL_WORDS = ("help", "status", "cancel", "retry")
+OPTIONS = ("attempts", "model")
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_QUOTE = re.compile(r"^ {0,3}>")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_OPTION = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=(\S*))?(?!\S)")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
+
+
+def find_command_line(body: str, word: str) -> tuple[str, str] | None:
+    """The rest of the first line that starts with `word`, and the lines after it.
+
+    Lines inside fenced code blocks, indented code and `>` quotes are not commands.
+    """
+    pattern = re.compile(r"^ {0,3}" + re.escape(word) + r"(?=\s|$)(.*)$", re.IGNORECASE)
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        fence_match = _FENCE.match(line)
+        if fence is not None:
+            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence):
+                fence = None
+            continue
+        if fence_match:
+            fence = fence_match.group(1)
+            continue
+        if _QUOTE.match(line) or line.startswith(("    ", "\t")):
+            continue
+        match = pattern.match(line)
+        if match:
+            return match.group(1), "\n".join(lines[i + 1 :])
+    return None
+
+
+def parse_command(body: str | None, word: str = "/codex") -> Command | None:
+    """The command in a comment body, or None when the comment has none."""
+    if not body:
+        return None
+    found = find_command_line(body, word)
+    if found is None:
+        return None
+    first, rest = found
+    notes: list[str] = []
+    errors: list[str] = []
+    first, options = _take_options(first, notes, errors)
+    first, rest = _clean(first, notes), _clean(rest, notes)
+    head = first.strip()
+    if head.lower() in CONTROL_WORDS:
+        if options:
+            notes.append(f"options are not used by {word} {head.lower()}")
+        return Command(kind=head.lower(), text=rest.strip(), notes=_unique(notes))  # type: ignore[arg-type]
+    text = "\n".join(part for part in (head, rest.strip()) if part)
+    if len(text) > MAX_TASK_CHARS:
+        errors.append(f"the task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}: put details in the issue")
+    attempts, model = _option_values(options, errors)
+    if errors:
+        return Command(kind="help", text=text[:MAX_TASK_CHARS], notes=_unique(notes), errors=_unique(errors))
+    return Command(kind="task", text=text, attempts=attempts, model=model, notes=_unique(notes))
+
+
+def _take_options(line: str, notes: list[str], errors: list[str]) -> tuple[str, dict[str, str]]:
+    """Remove `--attempts N` / `--model NAME` from the line; other `--words` stay part of the task."""
+    options: dict[str, str] = {}
+    spans = [m.span() for m in _CODE_SPAN.finditer(line)]
+    kept: list[str] = []
+    pos = 0
+    for match in _OPTION.finditer(line):
+        if any(a <= match.start() < b for a, b in spans):
+            continue
+        name, value = match.group(1).lower(), match.group(2)
+        if name not in OPTIONS:
+            notes.append(f"`--{match.group(1)}` is not an option; it was kept as part of the task")
+            continue
+        end = match.end()
+        if value is None:
+            nxt = re.match(r"\s+(?!--)(\S+)", line[end:])
+            if nxt and not any(a <= end + nxt.start(1) < b for a, b in spans):
+                value, end = nxt.group(1), end + nxt.end()
+        if name in options:
+            errors.append(f"`--{name}` is given twice")
+        options[name] = value or ""
+        kept.append(line[pos : match.start()])
+        pos = end
+    kept.append(line[pos:])
+    return re.sub(r"[ \t]{2,}", " ", "".join(kept)), options
+
+
+def _option_values(options: dict[str, str], errors: list[str]) -> tuple[int, str | None]:
+    attempts, model = 1, None
+    if "attempts" in options:
+        raw = options["attempts"]
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_ATTEMPTS:
+            errors.append(f"`--attempts` takes a number from 1 to {MAX_ATTEMPTS}, not `{raw or 'nothing'}`")
+        else:
+            attempts = int(raw)
+    if "model" in options:
+        raw = options["model"]
+        if not _MODEL_NAME.match(raw):
+            errors.append("`--model` takes a model name of letters, digits and . _ : / @ + - (at most 100)")
+        else:
+            model = raw
+    return attempts, model
+
+
+def _clean(text: str, notes: list[str]) -> str:
+    """Drop control and bidirectional-override characters that can hide what a task says."""
+    cleaned = text.translate(_BIDI)
+    cleaned = "".join(ch for ch in cleaned if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    if cleaned != text:
+        notes.append("invisible control characters were removed from the task")
+    return unicodedata.normalize("NFC", cleaned)
+
+
+def _unique(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

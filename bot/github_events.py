@@ -1,0 +1,128 @@
+"""GitHub webhook payload → Trigger, or the reason it is not one (pure: a dict in, a value out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.commands import parse_command
+from jobs.types import Command, Trigger
+
+
+class PayloadError(ValueError):
+    """The payload lacks a field the event must have; the message names it."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings that decide what is a task."""
+
+    command: str = "/codex"
+    label: str = "codex"
+    bot_logins: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+
+
+def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    """Decide whether one delivery asks for a task. Raises PayloadError on a malformed payload."""
+    action = payload.get("action")
+    if event == "ping":
+        return Ignored("ping: the webhook is set up")
+    if event == "issue_comment" and action == "created":
+        return _from_comment(payload, rules)
+    if event == "issue_comment":
+        return Ignored(f"comment {action}: only new comments start tasks")
+    if event == "issues" and action == "labeled":
+        return _from_label(payload, rules)
+    return Ignored(f"{event}{'.' + action if isinstance(action, str) else ''} is not acted on")
+
+
+def _from_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    comment = _get(payload, "comment", dict)
+    issue = _get(payload, "issue", dict)
+    sender = _get(payload, "sender", dict)
+    if _is_bot(sender, rules) or _is_bot(_get(comment, "user", dict, "comment"), rules):
+        return Ignored("comment by a bot")
+    if issue.get("state") != "open":
+        return Ignored("comment on a closed issue or pull request")
+    command = parse_command(_opt(comment, "body", str, "comment"), rules.command)
+    if command is None:
+        return Ignored(f"no {rules.command} command in the comment")
+    is_pr = issue.get("pull_request") is not None
+    if command.kind == "task" and not command.text:
+        command = _bare_command(command, issue, is_pr, rules)
+    return _trigger(payload, "issue_comment", "comment", issue, sender, command,
+                    comment_id=_get(comment, "id", int, "comment"), url=_opt(comment, "html_url", str, "comment") or "")
+
+
+def _bare_command(command: Command, issue: dict[str, Any], is_pr: bool, rules: Rules) -> Command:
+    """`/codex` alone: on an issue, the issue is the task; on a pull request, a help reply."""
+    if is_pr:
+        return Command(kind="help", notes=command.notes + (f"{rules.command} needs a task on a pull request",))
+    text = _issue_text(issue)
+    return Command(kind="task", text=text, attempts=command.attempts, model=command.model, notes=command.notes)
+
+
+def _from_label(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    label = _get(payload, "label", dict)
+    issue = _get(payload, "issue", dict)
+    sender = _get(payload, "sender", dict)
+    if str(label.get("name", "")).casefold() != rules.label.casefold():
+        return Ignored(f"label {label.get('name')!r} is not {rules.label!r}")
+    if _is_bot(sender, rules):
+        return Ignored("label added by a bot")
+    if issue.get("state") != "open":
+        return Ignored("label on a closed issue")
+    command = Command(kind="task", text=_issue_text(issue))
+    return _trigger(payload, "issues", "label", issue, sender, command, comment_id=None,
+                    url=_opt(issue, "html_url", str, "issue") or "")
+
+
+def _trigger(payload, event, source, issue, sender, command, *, comment_id, url) -> Trigger:
+    repo = _get(payload, "repository", dict)
+    installation = payload.get("installation")
+    installation_id = installation.get("id") if isinstance(installation, dict) else None
+    return Trigger(
+        forge="github",
+        event=event,
+        source=source,
+        repo=_get(repo, "full_name", str, "repository"),
+        repo_id=_get(repo, "id", int, "repository"),
+        number=_get(issue, "number", int, "issue"),
+        is_pull_request=issue.get("pull_request") is not None,
+        title=_opt(issue, "title", str, "issue") or "",
+        author=_get(sender, "login", str, "sender"),
+        installation_id=installation_id if isinstance(installation_id, int) else None,
+        command=command,
+        comment_id=comment_id,
+        url=url,
+    )
+
+
+def _issue_text(issue: dict[str, Any]) -> str:
+    title = (_opt(issue, "title", str, "issue") or "").strip()
+    body = (_opt(issue, "body", str, "issue") or "").strip()
+    return f"{title}\n\n{body}".strip()
+
+
+def _is_bot(user: dict[str, Any], rules: Rules) -> bool:
+    login = str(user.get("login", ""))
+    return user.get("type") == "Bot" or login.endswith("[bot]") or login.casefold() in rules.bot_logins
+
+
+def _get(obj: dict[str, Any], key: str, kind: type, where: str = "payload") -> Any:
+    value = obj.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise PayloadError(f"{where}.{key} is missing or not a {kind.__name__}")
+    return value
+
+
+def _opt(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    value = obj.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise PayloadError(f"{where}.{key} is not a {kind.__name__}")
+    return value

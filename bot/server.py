@@ -1,0 +1,45 @@
+"""Run the Flask app under gunicorn, built once in the master so a bad setting stops it before forking."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+
+def default_workers() -> int:
+    return min(2 * (os.cpu_count() or 1) + 1, 9)
+
+
+class WebServer(BaseApplication):
+    """gunicorn with its options given here rather than on its own command line."""
+
+    def __init__(self, app: Flask, options: dict[str, object]):
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
+
+
+def serve(app: Flask, host: str, port: int, workers: int) -> None:
+    """Serve until stopped; SIGTERM lets in-flight requests finish (graceful_timeout)."""
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers or default_workers(),
+        "worker_class": "sync",
+        "timeout": 30,  # a request that takes this long is a bug: the forge gave up after 10 s
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "accesslog": None,  # the app logs one structured line per delivery
+        "errorlog": "-",
+        "preload_app": True,
+        "proc_name": "codexbot-web",
+    }
+    WebServer(app, options).run()

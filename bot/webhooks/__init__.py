@@ -1,0 +1,1 @@
+"""Webhook receivers, one blueprint per forge."""

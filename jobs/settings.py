@@ -1,0 +1,133 @@
+"""Server settings: read once from the environment (and an optional codexbot.toml), then passed down."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlparse
+
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: str = "/var/lib/codexbot"
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: str = ""
+    command: str = "/codex"
+    label: str = "codex"
+    github_webhook_secret: tuple[str, ...] = ()
+    github_app_id: str = ""
+    github_private_key_path: str = ""
+    github_api_url: str = "https://api.github.com"
+    github_bot_login: str = ""
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_webhook_secret: tuple[str, ...] = ()
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
+    model: str = "gpt-5-codex"
+    model_api: str = "responses"
+    queue: str = "codexbot"
+    job_timeout: int = 3600
+    web_workers: int = 0  # 0: chosen from the number of cores
+
+    def __post_init__(self) -> None:
+        if not self.command.startswith("/"):
+            object.__setattr__(self, "command", "/" + self.command)  # "codex" means "/codex"
+        check_settings(self)
+
+
+_TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret"}
+_INT_FIELDS = {"job_timeout", "web_workers"}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field (OPENAI_* keep their usual names)."""
+    if field_name.startswith("openai_"):
+        return field_name.upper()
+    return "CODEXBOT_" + field_name.upper()
+
+
+def load_settings(environ: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+    """Settings from a codexbot.toml (if any) overlaid by the environment."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    path = config_path or environ.get("CODEXBOT_CONFIG")
+    if path or Path("codexbot.toml").is_file():
+        values.update(_read_config_file(Path(path or "codexbot.toml")))
+    for f in fields(Settings):
+        raw = environ.get(env_name(f.name))
+        if raw is not None and raw != "":
+            values[f.name] = raw
+    return Settings(**{name: _convert(name, value) for name, value in values.items()})
+
+
+def _read_config_file(path: Path) -> dict[str, object]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"the config file {path} does not exist: fix CODEXBOT_CONFIG or create it") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"the config file {path} is not valid TOML: {exc}") from None
+    known = {f.name: f.name for f in fields(Settings)}
+    known.update({env_name(f.name).lower(): f.name for f in fields(Settings)})
+    values = {}
+    for key, value in data.items():
+        if key not in known:
+            raise SettingsError(f"{path} has an unknown setting {key!r}; the names are those of the environment variables in lower case")
+        values[known[key]] = value
+    return values
+
+
+def _convert(name: str, value: object) -> object:
+    if name in _TUPLE_FIELDS:
+        items = value if isinstance(value, list) else str(value).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
+    if name in _INT_FIELDS:
+        try:
+            return int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{env_name(name)} must be a whole number, not {value!r}") from None
+    return str(value)
+
+
+_WORD = re.compile(r"^/[A-Za-z][A-Za-z0-9_-]{0,31}$")
+_LABEL = re.compile(r"^[^\s,][^,\n]{0,49}$")
+
+
+def check_settings(s: Settings) -> None:
+    """Refuse settings that cannot work, naming the variable."""
+    if not _WORD.match(s.command):
+        raise SettingsError(f"CODEXBOT_COMMAND must be one word such as /codex, not {s.command!r}")
+    if not _LABEL.match(s.label):
+        raise SettingsError(f"CODEXBOT_LABEL must be a label name without commas or newlines, not {s.label!r}")
+    for name in ("redis_url",):
+        if urlparse(getattr(s, name)).scheme not in ("redis", "rediss", "unix"):
+            raise SettingsError(f"{env_name(name)} must be a redis://, rediss:// or unix:// URL")
+    for name in ("public_url", "github_api_url", "gitlab_url"):
+        if urlparse(getattr(s, name)).scheme not in ("http", "https"):
+            raise SettingsError(f"{env_name(name)} must be an http:// or https:// URL, not {getattr(s, name)!r}")
+    if s.model_api not in ("responses", "chat"):
+        raise SettingsError(f"CODEXBOT_MODEL_API must be 'responses' or 'chat', not {s.model_api!r}")
+    if s.job_timeout < 60:
+        raise SettingsError("CODEXBOT_JOB_TIMEOUT must be at least 60 seconds")
+    if not 0 <= s.web_workers <= 64:
+        raise SettingsError("CODEXBOT_WEB_WORKERS must be between 0 (automatic) and 64")
+
+
+def require_web_settings(s: Settings) -> None:
+    """What the web server cannot start without."""
+    if not s.github_webhook_secret and not s.gitlab_webhook_secret:
+        raise SettingsError(
+            "CODEXBOT_GITHUB_WEBHOOK_SECRET is not set: set it to the webhook secret of your GitHub App "
+            "(or set CODEXBOT_GITLAB_WEBHOOK_SECRET for GitLab)"
+        )

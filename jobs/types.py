@@ -1,0 +1,83 @@
+"""The values that cross from bot/ to jobs/: a parsed command, the trigger that carries it, the task."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+CommandKind = Literal["task", "help", "status", "cancel", "retry"]
+COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry")
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a person asked for: a task text, or one of the control words."""
+
+    kind: CommandKind
+    text: str = ""
+    attempts: int = 1
+    model: str | None = None
+    notes: tuple[str, ...] = ()  # told to the user, the run still goes on
+    errors: tuple[str, ...] = ()  # the reason a task became a help reply
+
+    def __post_init__(self) -> None:
+        if self.kind not in COMMAND_KINDS:
+            raise ValueError(f"Command.kind must be one of {COMMAND_KINDS}, not {self.kind!r}")
+        if not 1 <= self.attempts <= 5:
+            raise ValueError(f"Command.attempts must be 1 to 5, not {self.attempts}")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One forge event that asks the bot to do something, with who asked and where."""
+
+    forge: Literal["github", "gitlab"]
+    event: str
+    source: Literal["comment", "label"]
+    repo: str  # owner/name (GitLab: the project's path with namespace)
+    repo_id: int
+    number: int  # issue or pull/merge request number
+    is_pull_request: bool
+    title: str
+    author: str  # the person who asked (commenter, or who added the label)
+    installation_id: int | None
+    command: Command
+    comment_id: int | None = None
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        if "/" not in self.repo:
+            raise ValueError(f"Trigger.repo must be owner/name, not {self.repo!r}")
+        if self.number < 1:
+            raise ValueError(f"Trigger.number must be positive, not {self.number}")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A trigger accepted for a run: stored as JSON in Redis, the job carries only run_id."""
+
+    run_id: str
+    delivery_id: str
+    received_at: float
+    trigger: Trigger
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Task":
+        data = json.loads(text)
+        trig = dict(data["trigger"])
+        cmd = dict(trig.pop("command"))
+        cmd["notes"] = tuple(cmd.get("notes", ()))
+        cmd["errors"] = tuple(cmd.get("errors", ()))
+        trigger = Trigger(command=Command(**cmd), **trig)
+        return cls(data["run_id"], data["delivery_id"], data["received_at"], trigger)
+
+
+def derive_run_id(forge: str, delivery_id: str) -> str:
+    """A run id fixed by the delivery, so a redelivered or retried webhook names the same run."""
+    digest = hashlib.sha256(f"{forge}:{delivery_id}".encode()).hexdigest()
+    return digest[:16]
