@@ -40,6 +40,16 @@ class Intake:
     duplicate: bool
 
 
+# One round trip: claim the delivery (briefly, until the job is enqueued) and store the task with it.
+_CLAIM = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+    redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4])
+    return 1
+end
+return 0
+"""
+
+
 def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_timeout: int) -> Intake:
     """Record the delivery and enqueue its run; a delivery seen before enqueues nothing.
 
@@ -48,11 +58,12 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     conn = queue.connection
     run_id = derive_run_id(trigger.forge, delivery_id)
     key = delivery_key(trigger.forge, delivery_id)
-    if not conn.set(key, RECORDING, nx=True, ex=RECORDING_TTL):
+    task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
+    claim = conn.register_script(_CLAIM)  # EVALSHA, loading the script once per server
+    claimed = claim(keys=[key, task_key(run_id)], args=[RECORDING, RECORDING_TTL, task.to_json(), DELIVERY_TTL])
+    if not claimed:
         return Intake(run_id, duplicate=True)
     try:
-        task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
-        conn.set(task_key(run_id), task.to_json(), nx=True, ex=DELIVERY_TTL)
         enqueue_run(queue, run_id, job_timeout=job_timeout)
         conn.set(key, run_id, ex=DELIVERY_TTL)
     except redis.RedisError:

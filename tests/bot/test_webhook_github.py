@@ -201,9 +201,8 @@ def test_unrecorded_delivery_is_503(tmp_path):
 
 
 def test_failed_enqueue_forgets_the_delivery_so_a_redelivery_is_recorded(settings, redis_conn):
-    # a Redis user that may write keys but not push onto lists or run scripts: RQ's enqueue fails
-    redis_conn.execute_command("ACL", "SETUSER", "half", "on", ">pw", "~*", "&*", "+@all", "-rpush", "-lpush",
-                               "-eval", "-evalsha", "-fcall")
+    # a Redis user that may claim the delivery but not write hashes or lists: RQ's enqueue fails
+    redis_conn.execute_command("ACL", "SETUSER", "half", "on", ">pw", "~*", "&*", "+@all", "-hset", "-rpush", "-lpush")
     port = redis_conn.connection_pool.connection_kwargs["port"]
     half = Settings(redis_url=f"redis://half:pw@127.0.0.1:{port}/0", github_webhook_secret=settings.github_webhook_secret)
     assert post(create_app(half).test_client(), command_payload(), delivery="flaky").status_code == 503
