@@ -41,6 +41,23 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     run_server(create_app(settings), host, port, workers or settings.web_workers)
 
 
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and one-off runs).")
+@click.option("--name", default=None, help="A name for this worker (default: RQ picks one).")
+@click.pass_context
+def worker(ctx: click.Context, burst: bool, name: str | None) -> None:
+    """Run queued tasks: checkout, agent in the sandbox, tests, pull request."""
+    from bot.logs import configure_logging
+    from jobs.worker import run_worker
+
+    settings = _settings(ctx)
+    configure_logging()
+    try:
+        run_worker(settings, burst=burst, name=name)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _settings(ctx: click.Context):
     try:
         return load_settings(config_path=ctx.obj.get("config_path"))

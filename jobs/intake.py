@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from jobs.runs import initial_fields, run_key
 from jobs.types import Task, Trigger, derive_run_id
 
 DELIVERY_TTL = 7 * 24 * 3600
@@ -40,10 +42,14 @@ class Intake:
     duplicate: bool
 
 
-# One round trip: claim the delivery (briefly, until the job is enqueued) and store the task with it.
+# One round trip: claim the delivery (briefly, until the job is enqueued), store the task and
+# start the run record (only if there is none: a retried recording must not reset a running run).
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
     redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4])
+    if redis.call('EXISTS', KEYS[3]) == 0 then
+        redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+    end
     return 1
 end
 return 0
@@ -60,10 +66,12 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     key = delivery_key(trigger.forge, delivery_id)
     task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
     claim = conn.register_script(_CLAIM)  # EVALSHA, loading the script once per server
-    claimed = claim(keys=[key, task_key(run_id)], args=[RECORDING, RECORDING_TTL, task.to_json(), DELIVERY_TTL])
-    if not claimed:
-        return Intake(run_id, duplicate=True)
+    fields = [item for pair in initial_fields(task).items() for item in pair]
     try:
+        claimed = claim(keys=[key, task_key(run_id), run_key(run_id)],
+                        args=[RECORDING, RECORDING_TTL, task.to_json(), DELIVERY_TTL, *fields])
+        if not claimed:
+            return Intake(run_id, duplicate=True)
         enqueue_run(queue, run_id, job_timeout=job_timeout)
         conn.set(key, run_id, ex=DELIVERY_TTL)
     except redis.RedisError:
@@ -86,7 +94,14 @@ def enqueue_run(queue: Queue, run_id: str, *, job_timeout: int) -> None:
             description=f"codexbot run {run_id}",
         )
     except DuplicateJobError:
-        pass  # a retried recording of the same delivery: the job is already there
+        _ensure_queued(queue, job_id_for(run_id))
+
+
+def _ensure_queued(queue: Queue, job_id: str) -> None:
+    """A retried recording found the job: make sure an earlier, half-failed enqueue left it on the queue."""
+    job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+    if job.get_status() == JobStatus.QUEUED and queue.connection.lpos(queue.key, job_id) is None:
+        queue.push_job_id(job_id)
 
 
 def _forget_delivery(conn: redis.Redis, key: str) -> None:

@@ -11,6 +11,7 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+PERMISSION_LEVELS = ("read", "triage", "write", "maintain", "admin")  # lowest to highest
 
 
 class SettingsError(ValueError):
@@ -35,7 +36,9 @@ class Settings:
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
     model: str = "gpt-5-codex"
-    model_api: str = "responses"
+    model_api: str = "chat"  # "responses" arrives with the agent milestone
+    sandbox: str = "bwrap"
+    min_permission: str = "write"
     queue: str = "codexbot"
     job_timeout: int = 3600
     web_workers: int = 0  # 0: chosen from the number of cores
@@ -118,6 +121,10 @@ def check_settings(s: Settings) -> None:
             raise SettingsError(f"{env_name(name)} must be an http:// or https:// URL, not {getattr(s, name)!r}")
     if s.model_api not in ("responses", "chat"):
         raise SettingsError(f"CODEXBOT_MODEL_API must be 'responses' or 'chat', not {s.model_api!r}")
+    if s.sandbox not in ("bwrap", "subprocess"):
+        raise SettingsError(f"CODEXBOT_SANDBOX must be 'bwrap' or 'subprocess', not {s.sandbox!r}")
+    if s.min_permission not in PERMISSION_LEVELS:
+        raise SettingsError(f"CODEXBOT_MIN_PERMISSION must be one of {', '.join(PERMISSION_LEVELS)}, not {s.min_permission!r}")
     if s.job_timeout < 60:
         raise SettingsError("CODEXBOT_JOB_TIMEOUT must be at least 60 seconds")
     if not 0 <= s.web_workers <= 64:

@@ -12,6 +12,7 @@ from rq.serializers import JSONSerializer
 
 from bot import create_app
 from jobs.intake import delivery_key, job_id_for, load_task, make_queue
+from jobs.runs import load_run
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings
 from tests.payloads import github_headers, load_corpus
 from tests.services import free_port
@@ -201,14 +202,23 @@ def test_unrecorded_delivery_is_503(tmp_path):
 
 
 def test_failed_enqueue_forgets_the_delivery_so_a_redelivery_is_recorded(settings, redis_conn):
-    # a Redis user that may claim the delivery but not write hashes or lists: RQ's enqueue fails
-    redis_conn.execute_command("ACL", "SETUSER", "half", "on", ">pw", "~*", "&*", "+@all", "-hset", "-rpush", "-lpush")
+    # a Redis user that may write keys and hashes but not push onto lists: RQ's enqueue fails half-way
+    redis_conn.execute_command("ACL", "SETUSER", "half", "on", ">pw", "~*", "&*", "+@all", "-rpush", "-lpush")
     port = redis_conn.connection_pool.connection_kwargs["port"]
     half = Settings(redis_url=f"redis://half:pw@127.0.0.1:{port}/0", github_webhook_secret=settings.github_webhook_secret)
     assert post(create_app(half).test_client(), command_payload(), delivery="flaky").status_code == 503
     assert not redis_conn.exists(delivery_key("github", "flaky"))
     assert post(create_app(settings).test_client(), command_payload(), delivery="flaky").status_code == 202
     assert len(queued_jobs(settings, redis_conn)) == 1
+    assert post(create_app(settings).test_client(), command_payload(), delivery="flaky").status_code == 200
+    assert len(queued_jobs(settings, redis_conn)) == 1
+
+
+def test_accepted_task_starts_a_queued_run_record(client, redis_conn):
+    run_id = post(client, command_payload()).get_json()["run_id"]
+    run = load_run(redis_conn, run_id)
+    assert (run.status, run.repo, run.requester, run.number) == ("queued", "Codertocat/Hello-World", "Codertocat", 1)
+    assert run.trigger["command"] == "task"
 
 
 def test_healthz(client):

@@ -1,0 +1,38 @@
+"""Pick the forge adapter for a trigger, with the credentials the worker was configured with."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from jobs.context import Services
+from jobs.forges.base import Forge
+from jobs.github_app import GitHubApp, load_private_key
+from jobs.settings import SettingsError
+from jobs.types import Trigger
+
+_apps: dict[tuple[str, str, str], GitHubApp] = {}
+
+
+def github_app(services: Services) -> GitHubApp:
+    """One App per worker process, so installation tokens are cached across the jobs it runs."""
+    s = services.settings
+    if not s.github_app_id or not s.github_private_key_path:
+        raise SettingsError("CODEXBOT_GITHUB_APP_ID and CODEXBOT_GITHUB_PRIVATE_KEY_PATH must be set to act on GitHub")
+    key = (s.github_api_url, s.github_app_id, s.github_private_key_path)
+    if key not in _apps:
+        _apps[key] = GitHubApp(s.github_api_url, s.github_app_id, load_private_key(s.github_private_key_path))
+    return _apps[key]
+
+
+def make_forge(services: Services, trigger: Trigger) -> tuple[Forge, Callable[[], Iterable[str]]]:
+    """The forge for this trigger's repository, and a way to list the secrets it has minted."""
+    if trigger.forge != "github":
+        raise SettingsError(f"the {trigger.forge} forge is not supported yet")
+    if trigger.installation_id is None:
+        raise SettingsError("the delivery had no App installation, so codexbot cannot act on the repository")
+    from jobs.forges.github import GitHubForge
+
+    app = github_app(services)
+    forge = GitHubForge(app, trigger.installation_id, trigger.repo, trigger.repo_id,
+                        bot_login=services.settings.github_bot_login)
+    return forge, app.secrets

@@ -1,0 +1,219 @@
+"""One run from queued task to pull request: the one place where the parts are wired together."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import traceback
+from pathlib import Path
+
+from jobs import runs, workspace
+from jobs.agent.loop import Agent, AgentResult, Limits
+from jobs.agent.model import ChatModel, ModelError
+from jobs.context import Services, current
+from jobs.forges.base import Forge, ForgeError, ForgeNotFound
+from jobs.forge_factory import make_forge
+from jobs.intake import load_task
+from jobs.links import sign_run_link
+from jobs.publish import branch_name, commit_message, pull_request_body, pull_request_title
+from jobs.redaction import Redactor
+from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
+from jobs.replies import reply_to_control_command
+from jobs.sandbox import SandboxError, make_sandbox
+from jobs.settings import PERMISSION_LEVELS
+from jobs.testing import TestResult, detect_test_command, run_tests
+from jobs.tracking import Progress, render_tracking
+from jobs.types import Task
+
+log = logging.getLogger("codexbot.pipeline")
+KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError)
+BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com")
+
+
+class RunFailed(Exception):
+    """Ends a run with the one sentence the tracking comment shows."""
+
+
+def run_task(run_id: str) -> str:
+    """The RQ job: carries only the run id; everything else is in Redis."""
+    return Pipeline(current(), run_id).run()
+
+
+class Pipeline:
+    def __init__(self, services: Services, run_id: str):
+        self.services, self.settings, self.conn = services, services.settings, services.redis
+        self.run_id = run_id
+        self.redactor = Redactor()
+        self.redactor.add(self.settings.openai_api_key, self.settings.secret_key, *self.settings.github_webhook_secret)
+        self.forge: Forge | None = None
+        self.forge_secrets = lambda: ()
+        self.tracking_id: int | None = None
+        self.link = sign_run_link(self.settings.public_url, self.settings.secret_key, run_id)
+        self.workdir = services.workspaces / run_id
+
+    def run(self) -> str:
+        task = load_task(self.conn, self.run_id)
+        record = runs.load_run(self.conn, self.run_id)
+        if task is None or record is None:
+            raise LookupError(f"run {self.run_id} has no stored task: it expired or was never recorded")
+        if record.is_final:
+            return record.status  # RQ ran the job again: the work is done
+        runs.update_run(self.conn, self.run_id, status="running", attempts=record.attempts + 1)
+        self.tracking_id = record.tracking_comment_id
+        try:
+            self.forge, self.forge_secrets = make_forge(self.services, task.trigger)
+            return self._run(task)
+        except RunFailed as exc:
+            return self._finish("failed", str(exc))
+        except KNOWN_FAILURES as exc:
+            return self._finish("failed", str(exc))
+        except Exception as exc:  # the job boundary: say so on the issue, then let RQ record it
+            self.log("internal error:\n" + traceback.format_exc())
+            self._finish("failed", f"codexbot hit an internal error ({type(exc).__name__}); the run log has details")
+            raise
+        finally:
+            self._cleanup()
+
+    def _run(self, task: Task) -> str:
+        trigger, command = task.trigger, task.trigger.command
+        if command.kind != "task":
+            reply_to_control_command(self.forge, self.conn, task, self.settings)
+            runs.update_run(self.conn, self.run_id, status="succeeded", summary=f"answered /{command.kind}")
+            return "succeeded"
+        self._authorize(trigger.author)
+        self.forge.react(trigger.number, trigger.comment_id, "eyes")
+        self.progress("checking out")
+        repo, config, base_branch, push_branch = self._prepare(task)
+        sandbox = make_sandbox(self.settings.sandbox, self.workdir)
+        self._setup(sandbox, config)
+        result = self._agent(sandbox, config, task)
+        tests = self._tests(sandbox, config)
+        self.progress("publishing")
+        return self._publish(task, result, tests, base_branch, push_branch)
+
+    def _authorize(self, login: str) -> None:
+        try:
+            level = self.forge.permission(login)
+        except ForgeNotFound:
+            level = "none"  # not a collaborator at all
+        needed = self.settings.min_permission
+        if PERMISSION_LEVELS.index(needed) > (PERMISSION_LEVELS.index(level) if level in PERMISSION_LEVELS else -1):
+            raise RunFailed(f"@{login} needs {needed} access to this repository to run codexbot, and has {level}; nothing was run")
+
+    def _prepare(self, task: Task) -> tuple[object, RepoConfig, str, str]:
+        trigger = task.trigger
+        repo = self.forge.repository()
+        config = parse_repo_config(self.forge.read_file(FILE_NAME, repo.default_branch))
+        agents = self.forge.read_file("AGENTS.md", repo.default_branch) or ""
+        base_branch, push_branch = repo.default_branch, branch_name(trigger, self.run_id)
+        if trigger.is_pull_request:
+            pull = self.forge.issue(trigger.number).pull
+            if pull is None or pull.head_repo != repo.full_name:
+                raise RunFailed("this pull request comes from a fork, which codexbot cannot push to; "
+                                "comment on an issue instead")
+            base_branch = push_branch = pull.head_branch
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        read = self.forge.git_credentials(write=False)
+        workspace.clone(repo.clone_url, self.workdir, read, base_branch)
+        self.saved_git_config = (self.workdir / ".git" / "config").read_text()
+        self.base_sha = workspace.head_sha(self.workdir)
+        if push_branch != base_branch and workspace.create_branch(self.workdir, push_branch, read):
+            self.log(f"{push_branch} exists from an earlier attempt of this run; continuing from it")
+        runs.update_run(self.conn, self.run_id, branch=push_branch)
+        self.log(f"checked out {repo.full_name}@{base_branch}; the change goes to {push_branch}")
+        return repo, RepoConfig(**{**config.__dict__, "instructions": agents}), base_branch, push_branch
+
+    def _setup(self, sandbox, config: RepoConfig) -> None:
+        self.progress("setting up")
+        for command in config.setup_commands:
+            result = sandbox.run(command, timeout=config.test_timeout, network=True)
+            self.log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
+            if result.exit_code != 0:
+                raise RunFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "
+                                f"fix [setup] in {FILE_NAME}")
+
+    def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
+        self.progress("agent working")
+        command = task.trigger.command
+        model = ChatModel(self.settings.openai_base_url or None, self.settings.openai_api_key,
+                          command.model or self.settings.model)
+        agent = Agent(model, sandbox, Limits(max_steps=config.max_steps), on_event=self.log)
+        result = agent.run(command.text, instructions=config.instructions)
+        self.conn.set(f"codexbot:run:{self.run_id}:transcript", self.redactor.redact(json.dumps(result.transcript)))
+        runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(result.summary),
+                        usage={"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                               "steps": result.steps})
+        self.log(f"agent stopped after {result.steps} steps: {result.stop_reason}")
+        workspace.reset_git_dir(self.workdir, self.saved_git_config)
+        return result
+
+    def _tests(self, sandbox, config: RepoConfig) -> TestResult | None:
+        self.progress("tests")
+        command = detect_test_command(self.workdir, config.test_command)
+        if command is None:
+            self.log(f"no tests found; set [test] command in {FILE_NAME} to run them")
+            return None
+        tests = run_tests(sandbox, command, config.test_timeout)
+        workspace.reset_git_dir(self.workdir, self.saved_git_config)
+        self.log(tests.summary())
+        runs.update_run(self.conn, self.run_id, tests=json.loads(self.redactor.redact(json.dumps(tests.to_dict()))))
+        return tests
+
+    def _publish(self, task, result: AgentResult, tests, base_branch, push_branch) -> str:
+        trigger = task.trigger
+        text = trigger.command.text
+        co_author = f"{trigger.author} <{trigger.author}@users.noreply.github.com>"
+        message = self.redactor.redact(commit_message(trigger, text, result.summary, co_author))
+        committed = workspace.commit_all(self.workdir, message, BOT_IDENTITY)
+        if committed is None and workspace.head_sha(self.workdir) == self.base_sha:
+            raise RunFailed("the agent finished without changing any file" +
+                            (f": {self.redactor.redact(result.summary)}" if result.summary else ""))
+        workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
+        self.log(f"pushed {workspace.head_sha(self.workdir)[:12]} to {push_branch}")
+        if trigger.is_pull_request:
+            return self._finish("succeeded", f"pushed a new commit to `{push_branch}`. "
+                                + (tests.summary() if tests else "No tests were run."))
+        body = pull_request_body(trigger, result.summary, tests, workspace.diff_stat(self.workdir, self.base_sha), self.link)
+        pull = self.forge.open_pull_request(push_branch, base_branch, pull_request_title(text), self.redactor.redact(body))
+        runs.update_run(self.conn, self.run_id, pr_url=pull.url)
+        verdict = tests.summary() if tests else "no tests were run"
+        return self._finish("succeeded", f"opened {pull.url} ({verdict}).")
+
+    def progress(self, phase: str, detail: str = "") -> None:
+        self.log(f"phase: {phase}")
+        self._update_tracking(Progress(self.run_id, self.link, phase=phase, detail=detail))
+
+    def _finish(self, outcome: str, message: str) -> str:
+        message = self.redactor.redact(message)
+        self.log(f"run {outcome}: {message}")
+        runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
+        if self.forge is not None:
+            try:
+                self._update_tracking(Progress(self.run_id, self.link, phase="done", outcome=outcome, message=message))
+                task = load_task(self.conn, self.run_id)
+                self.forge.react(task.trigger.number, task.trigger.comment_id, "rocket" if outcome == "succeeded" else "confused")
+            except ForgeError as exc:
+                self.log(f"could not report the outcome on the forge: {exc}")
+        return outcome
+
+    def _update_tracking(self, progress: Progress) -> None:
+        body = self.redactor.redact(render_tracking(progress))
+        number = load_task(self.conn, self.run_id).trigger.number
+        if self.tracking_id is None:
+            found = self.forge.find_comment(number, f"codexbot:run={self.run_id}")
+            self.tracking_id = found.id if found else self.forge.comment(number, body).id
+            runs.update_run(self.conn, self.run_id, tracking_comment_id=self.tracking_id)
+        self.forge.edit_comment(self.tracking_id, body)
+
+    def log(self, line: str) -> None:
+        self.redactor.add(*self.forge_secrets())
+        runs.append_log(self.conn, self.run_id, self.redactor.redact(line))
+
+    def _cleanup(self) -> None:
+        if self.forge is not None:
+            try:
+                self.forge.close()
+            except ForgeError as exc:
+                self.log(f"could not revoke the run's tokens: {exc}")
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""The repository's own settings, `.codexbot.toml`, always read from the default branch."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+
+FILE_NAME = ".codexbot.toml"
+MAX_STEPS_LIMIT = 200
+
+
+class RepoConfigError(ValueError):
+    """The file is there but wrong; the message says where."""
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    setup_commands: tuple[str, ...] = ()
+    test_command: str | None = None
+    test_timeout: int = 900
+    max_steps: int = 30
+    agent_network: bool = False
+    instructions: str = ""  # AGENTS.md, filled in by the pipeline
+    notes: tuple[str, ...] = field(default=())
+
+
+def parse_repo_config(text: str | None) -> RepoConfig:
+    """Parse the file's text (None when the repository has none)."""
+    if text is None:
+        return RepoConfig()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RepoConfigError(f"{FILE_NAME} is not valid TOML: {exc}") from None
+    setup = _table(data, "setup")
+    test = _table(data, "test")
+    agent = _table(data, "agent")
+    network = _table(data, "network")
+    commands = setup.get("commands", [])
+    if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
+        raise RepoConfigError(f"{FILE_NAME}: [setup] commands must be a list of command strings")
+    command = test.get("command")
+    if command is not None and (not isinstance(command, str) or not command.strip()):
+        raise RepoConfigError(f"{FILE_NAME}: [test] command must be a command string")
+    return RepoConfig(
+        setup_commands=tuple(commands),
+        test_command=command,
+        test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
+        max_steps=_int(agent, "max_steps", 30, 1, MAX_STEPS_LIMIT, "[agent] max_steps"),
+        agent_network=_bool(network, "agent", False, "[network] agent"),
+    )
+
+
+def _table(data: dict, name: str) -> dict:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise RepoConfigError(f"{FILE_NAME}: [{name}] must be a table")
+    return value
+
+
+def _int(table: dict, key: str, default: int, low: int, high: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RepoConfigError(f"{FILE_NAME}: {where} must be a whole number from {low} to {high}")
+    return value
+
+
+def _bool(table: dict, key: str, default: bool, where: str) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise RepoConfigError(f"{FILE_NAME}: {where} must be true or false")
+    return value

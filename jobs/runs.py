@@ -1,0 +1,118 @@
+"""Run records in Redis: status, timestamps, who asked, results, and the run's log lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from jobs.types import Task
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled")
+MAX_LOG_LINE = 4000
+_JSON_FIELDS = ("tests", "trigger", "usage")
+
+
+def run_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}"
+
+
+def log_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}:log"
+
+
+@dataclass
+class Run:
+    run_id: str
+    status: str
+    repo: str = ""
+    number: int = 0
+    requester: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    branch: str = ""
+    pr_url: str = ""
+    summary: str = ""
+    error: str = ""
+    tests: dict[str, Any] = field(default_factory=dict)
+    trigger: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    tracking_comment_id: int | None = None
+    attempts: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+
+def initial_fields(task: Task) -> dict[str, str]:
+    """The hash a run starts with, written by the front door together with the task."""
+    trig = task.trigger
+    return {
+        "status": "queued", "repo": trig.repo, "number": str(trig.number), "requester": trig.author,
+        "created_at": repr(task.received_at),
+        "trigger": json.dumps({"forge": trig.forge, "event": trig.event, "source": trig.source,
+                               "url": trig.url, "is_pull_request": trig.is_pull_request,
+                               "command": trig.command.kind, "title": trig.title}),
+    }
+
+
+def load_run(conn: redis.Redis, run_id: str) -> Run | None:
+    raw = conn.hgetall(run_key(run_id))
+    if not raw:
+        return None
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+    run = Run(run_id=run_id, status=data.get("status", "queued"))
+    for name in ("repo", "requester", "branch", "pr_url", "summary", "error"):
+        setattr(run, name, data.get(name, ""))
+    run.number = int(data.get("number", 0))
+    run.attempts = int(data.get("attempts", 0))
+    for name in ("created_at", "started_at", "finished_at"):
+        if data.get(name):
+            setattr(run, name, float(data[name]))
+    for name in _JSON_FIELDS:
+        if data.get(name):
+            setattr(run, name, json.loads(data[name]))
+    if data.get("tracking_comment_id"):
+        run.tracking_comment_id = int(data["tracking_comment_id"])
+    return run
+
+
+def update_run(conn: redis.Redis, run_id: str, **fields: Any) -> None:
+    """Set fields of a run; dicts are stored as JSON, None clears a field."""
+    if "status" in fields and fields["status"] not in STATUSES:
+        raise ValueError(f"run status must be one of {STATUSES}, not {fields['status']!r}")
+    now = time.time()
+    if fields.get("status") == "running":
+        fields.setdefault("started_at", now)
+    if fields.get("status") in FINAL:
+        fields.setdefault("finished_at", now)
+    mapping, clear = {}, []
+    for name, value in fields.items():
+        if value is None:
+            clear.append(name)
+        elif isinstance(value, (dict, list)):
+            mapping[name] = json.dumps(value)
+        else:
+            mapping[name] = repr(value) if isinstance(value, float) else str(value)
+    pipe = conn.pipeline()
+    if mapping:
+        pipe.hset(run_key(run_id), mapping=mapping)
+    if clear:
+        pipe.hdel(run_key(run_id), *clear)
+    pipe.execute()
+
+
+def append_log(conn: redis.Redis, run_id: str, line: str) -> None:
+    """Add one line to the run's log (callers redact first; the web page reads it live)."""
+    stamp = time.strftime("%H:%M:%S", time.gmtime())
+    conn.rpush(log_key(run_id), f"{stamp} {line[:MAX_LOG_LINE]}")
+
+
+def read_log(conn: redis.Redis, run_id: str, start: int = 0) -> list[str]:
+    return [line.decode("utf-8", "replace") for line in conn.lrange(log_key(run_id), start, -1)]

@@ -1,0 +1,54 @@
+"""The tracking comment: one per run, found by a hidden marker and edited in place as the run moves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PHASES = ("queued", "checking out", "setting up", "agent working", "tests", "publishing")
+_ICONS = {"succeeded": "🚀", "failed": "😕", "cancelled": "⏹️"}
+
+
+def marker(run_id: str) -> str:
+    return f"<!-- codexbot:run={run_id} -->"
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: str
+    link: str
+    phase: str = "queued"
+    outcome: str = ""  # "", "succeeded", "failed", "cancelled"
+    message: str = ""  # the result, or the one sentence that says what went wrong
+    detail: str = ""   # e.g. "step 4 of 30"
+
+
+def render_tracking(p: Progress) -> str:
+    lines = [marker(p.run_id)]
+    if p.outcome:
+        lines.append(f"{_ICONS.get(p.outcome, '')} **codexbot run {p.outcome}**: {p.message}".replace("  ", " "))
+    else:
+        lines.append("👀 **codexbot is on it.** I'll update this comment as the run goes.")
+    lines.append("")
+    current = PHASES.index(p.phase) if p.phase in PHASES else len(PHASES)
+    for i, phase in enumerate(PHASES):
+        done = i < current or p.outcome == "succeeded"
+        suffix = f" ({p.detail})" if i == current and p.detail and not p.outcome else ""
+        mark = "x" if done else " "
+        arrow = " ⏳" if i == current and not p.outcome else ""
+        lines.append(f"- [{mark}] {phase}{suffix}{arrow}")
+    lines += ["", f"[Run log]({p.link}) · run `{p.run_id}`"]
+    return "\n".join(lines)
+
+
+def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> str:
+    head = ["**codexbot** could not start this run:", *[f"- {e}" for e in errors], ""] if errors else []
+    return "\n".join(head + [
+        f"**Commands** (a line starting with `{command}`, outside code blocks and quotes):",
+        f"- `{command} <task>`: run the agent on the task and answer with a pull request",
+        f"- `{command}` alone on an issue: the issue itself is the task",
+        f"- `{command} help` · `status` · `cancel` · `retry`",
+        "- options in the first line: `--attempts N` (1 to 5), `--model NAME`",
+        "",
+        "Repository settings live in `.codexbot.toml` on the default branch (`[setup] commands`, `[test] command`).",
+        *[f"\n_Note: {n}_" for n in notes],
+    ])

@@ -1,0 +1,174 @@
+"""End to end on GitHub: a comment becomes a pull request, through the real stack.
+
+Real Redis, the real web app over HTTP, real `codexbot worker` processes (RQ), real git over smart
+HTTP, PyGithub and openai talking to the emulators.
+"""
+
+import json
+
+import pytest
+
+from jobs.intake import make_queue
+from jobs.runs import load_run, read_log
+from tests import sample_repo
+from tests.stack import Stack
+
+REPO = sample_repo.REPO
+
+
+@pytest.fixture
+def stack(redis_server, redis_conn, tmp_path):
+    with Stack(redis_server.url, workdir=tmp_path) as stack:
+        yield stack
+        assert stack.github.errors == []
+
+
+def issue(stack, title="Tests fail", body="`test_add` fails."):
+    return stack.github.open_issue(REPO, title, body, user="alice")["number"]
+
+
+def work(stack):
+    proc = stack.run_worker_burst()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def bot_comments(stack, number):
+    return [c for c in stack.github.comments(REPO, number) if c["user"]["type"] == "Bot"]
+
+
+def test_comment_on_an_issue_opens_a_pull_request_with_the_fix(stack, redis_conn):
+    number = issue(stack)
+    delivery = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
+    assert delivery.status == 202
+    run_id = json.loads(delivery.response)["run_id"]
+    work(stack)
+
+    run = load_run(redis_conn, run_id)
+    assert run.status == "succeeded", run.error
+    pulls = stack.github.list_pulls(REPO)
+    assert len(pulls) == 1
+    pull = pulls[0]
+    assert pull["head"]["ref"] == f"codex/{number}-{run_id[:8]}" and pull["base"]["ref"] == "main"
+    assert f"Fixes #{number}" in pull["body"] and "1 passed" in pull["body"]
+    assert stack.github.read_file_at(REPO, pull["head"]["ref"], "calc.py") == sample_repo.FIXED_CALC
+    assert run.pr_url == pull["html_url"] and run.tests["passed"] == 1 and run.tests["failed"] == 0
+
+    tracking = [c for c in bot_comments(stack, number) if f"codexbot:run={run_id}" in c["body"]]
+    assert len(tracking) == 1 and "succeeded" in tracking[0]["body"] and pull["html_url"] in tracking[0]["body"]
+    assert "/runs/" + run_id in tracking[0]["body"]
+    # the model was sent the task and saw the failing test output
+    first = stack.model.requests[0]
+    assert "fix the failing test" in json.dumps(first["messages"])
+    assert "1 failed" in json.dumps(stack.model.requests[1]["messages"])
+
+
+def test_no_token_reaches_the_workspace_the_log_or_the_forge(stack, redis_conn):
+    script = [{"tool_calls": [{"name": "shell", "arguments": {"command": "cat .git/config; env; git remote -v"}}]}]
+    stack.model.set_script(script + sample_repo.fix_script()[2:])
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "succeeded", "\n".join(read_log(redis_conn, run_id))
+    tokens = [p["token"] for p in stack.github.pushes] + [r["token"] for r in stack.github.requests if r.get("token")]
+    assert tokens, "the emulator recorded no token use"
+    seen_by_model = json.dumps(stack.model.requests)
+    assert "[core]" in seen_by_model  # the agent did read .git/config
+    texts = [seen_by_model, "\n".join(read_log(redis_conn, run_id)),
+             json.dumps(stack.github.comments(REPO, number)), json.dumps(stack.github.list_pulls(REPO))]
+    for token in set(tokens):
+        for text in texts:
+            assert token not in text
+    assert "sk-emulated-model-key" not in seen_by_model + texts[1]
+
+
+def test_comment_on_a_same_repo_pull_request_pushes_to_its_branch(stack, redis_conn):
+    stack.github.commit_files(REPO, "feature", {"NOTES.md": "notes\n"}, "Add notes")
+    pull = stack.github.open_pull(REPO, "feature", "Add notes")
+    before = stack.github.branch_head(REPO, "feature")
+    run_id = json.loads(stack.github.comment_as("alice", REPO, pull["number"], "/codex fix the failing test").response)["run_id"]
+    work(stack)
+    assert load_run(redis_conn, run_id).status == "succeeded"
+    assert stack.github.branch_head(REPO, "feature") != before
+    assert stack.github.read_file_at(REPO, "feature", "calc.py") == sample_repo.FIXED_CALC
+    assert len(stack.github.list_pulls(REPO)) == 1
+
+
+def test_a_reader_is_refused_politely_and_nothing_runs(stack, redis_conn):
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("mallory", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and "@mallory needs write access" in run.error
+    comments = bot_comments(stack, number)
+    assert len(comments) == 1 and "needs write access" in comments[0]["body"]
+    assert stack.model.requests == [] and stack.github.list_pulls(REPO) == []
+    assert not any(p["repo"] == REPO for p in stack.github.pushes)
+
+
+def test_redelivered_webhook_yields_one_pull_request(stack, redis_conn):
+    number = issue(stack)
+    first = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
+    again = stack.github.redeliver(first.id)
+    assert (first.status, again.status) == (202, 200)
+    work(stack)
+    assert len(stack.github.list_pulls(REPO)) == 1
+
+
+def test_a_job_run_twice_yields_one_pull_request_and_one_tracking_comment(stack, redis_conn):
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
+    work(stack)
+    # as if the worker died after publishing but before it recorded the end: RQ runs the job again
+    redis_conn.hset(f"codexbot:run:{run_id}", "status", "running")
+    stack.model.set_script(sample_repo.fix_script()[2:])
+    make_queue(redis_conn, "codexbot").enqueue("jobs.pipeline.run_task", run_id, job_id=f"again-{run_id}")
+    work(stack)
+    assert load_run(redis_conn, run_id).status == "succeeded"
+    assert len(stack.github.list_pulls(REPO)) == 1
+    assert len([c for c in bot_comments(stack, number) if run_id in c["body"]]) == 1
+
+
+def test_a_model_error_leaves_a_clear_failure_comment(stack, redis_conn):
+    stack.model.set_script([{"status": 401, "body": {"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}}])
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and "OPENAI_API_KEY" in run.error
+    tracking = [c for c in bot_comments(stack, number) if run_id in c["body"]]
+    assert len(tracking) == 1 and "failed" in tracking[0]["body"] and "OPENAI_API_KEY" in tracking[0]["body"]
+    assert stack.github.list_pulls(REPO) == []
+
+
+def test_help_command_gets_a_reply_and_runs_nothing(stack, redis_conn):
+    number = issue(stack)
+    stack.github.comment_as("alice", REPO, number, "/codex fix it --attempts 9")
+    work(stack)
+    comments = bot_comments(stack, number)
+    assert len(comments) == 1 and "--attempts" in comments[0]["body"] and "Commands" in comments[0]["body"]
+    assert stack.model.requests == []
+
+
+def test_label_starts_a_run_from_the_issue(stack, redis_conn):
+    number = issue(stack, "Fix the failing test", "add() is wrong")
+    delivery = stack.github.label_as("alice", REPO, number, "codex")
+    assert delivery.status == 202
+    work(stack)
+    assert len(stack.github.list_pulls(REPO)) == 1
+    assert "Fix the failing test" in json.dumps(stack.model.requests[0]["messages"])
+
+
+def test_run_page_needs_the_signed_link(stack, redis_conn):
+    import requests
+
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
+    work(stack)
+    tracking = [c for c in bot_comments(stack, number) if run_id in c["body"]][0]["body"]
+    link = tracking.split("[Run log](", 1)[1].split(")", 1)[0]
+    page = requests.get(link, timeout=5)
+    assert page.status_code == 200 and "succeeded" in page.text and "phase: tests" in page.text
+    assert requests.get(link.split("?")[0], timeout=5).status_code == 403
+    assert requests.get(link.replace("sig=", "sig=x"), timeout=5).status_code == 403
