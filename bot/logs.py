@@ -29,7 +29,8 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def log_event(logger: logging.Logger, msg: str, **fields: object) -> None:
-    logger.info(msg, extra={"fields": fields})
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(msg, extra={"fields": fields})
 
 
 def elapsed_ms(started: float) -> float:

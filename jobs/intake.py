@@ -7,16 +7,14 @@ from dataclasses import dataclass
 
 import redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from jobs.runs import initial_fields, run_key
 from jobs.types import Task, Trigger, derive_run_id
 
 DELIVERY_TTL = 7 * 24 * 3600
-RECORDING_TTL = 60  # a half-done recording (process killed mid-way) expires so a redelivery can record it
-RECORDING = "recording"
 PIPELINE_FUNC = "jobs.pipeline.run_task"
 
 
@@ -42,17 +40,25 @@ class Intake:
     duplicate: bool
 
 
-# One round trip: claim the delivery (briefly, until the job is enqueued), store the task and
-# start the run record (only if there is none: a retried recording must not reset a running run).
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-    redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4])
-    if redis.call('EXISTS', KEYS[3]) == 0 then
-        redis.call('HSET', KEYS[3], unpack(ARGV, 5))
-    end
-    return 1
+# One atomic round trip: claim the delivery id, store the task, start the run record and enqueue the
+# job, or, when the delivery was seen before, do nothing at all. Lua runs atomically in Redis, so no
+# half-recorded delivery can exist. The job is written exactly as RQ's own unique enqueue writes it
+# (RQ's job hash from Job.to_dict(), pushed on the queue's list only when no job with that id exists).
+_ACCEPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+    return 0
 end
-return 0
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+local run_fields = tonumber(ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('HSET', KEYS[3], unpack(ARGV, 6, 5 + run_fields))
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+    redis.call('HSET', KEYS[4], unpack(ARGV, 6 + run_fields))
+    redis.call('RPUSH', KEYS[5], ARGV[4])
+    redis.call('SADD', KEYS[6], KEYS[5])
+end
+return 1
 """
 
 
@@ -63,53 +69,30 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     """
     conn = queue.connection
     run_id = derive_run_id(trigger.forge, delivery_id)
-    key = delivery_key(trigger.forge, delivery_id)
     task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
-    claim = conn.register_script(_CLAIM)  # EVALSHA, loading the script once per server
-    fields = [item for pair in initial_fields(task).items() for item in pair]
-    try:
-        claimed = claim(keys=[key, task_key(run_id), run_key(run_id)],
-                        args=[RECORDING, RECORDING_TTL, task.to_json(), DELIVERY_TTL, *fields])
-        if not claimed:
-            return Intake(run_id, duplicate=True)
-        enqueue_run(queue, run_id, job_timeout=job_timeout)
-        conn.set(key, run_id, ex=DELIVERY_TTL)
-    except redis.RedisError:
-        _forget_delivery(conn, key)
-        raise
-    return Intake(run_id, duplicate=False)
+    job = _make_job(queue, run_id, job_timeout)
+    run_fields = _flatten(initial_fields(task))
+    job_fields = _flatten({k: v for k, v in job.to_dict().items() if v is not None})
+    accept = conn.register_script(_ACCEPT)  # EVALSHA; the script is loaded once per server
+    accepted = accept(
+        keys=[delivery_key(trigger.forge, delivery_id), task_key(run_id), run_key(run_id), job.key, queue.key,
+              Queue.redis_queues_keys],
+        args=[run_id, DELIVERY_TTL, task.to_json(), job.id, len(run_fields), *run_fields, *job_fields],
+    )
+    return Intake(run_id, duplicate=not accepted)
 
 
-def enqueue_run(queue: Queue, run_id: str, *, job_timeout: int) -> None:
-    """Enqueue the run's job under an id derived from the run; an existing job is left alone."""
-    try:
-        queue.enqueue(
-            PIPELINE_FUNC,
-            run_id,
-            job_id=job_id_for(run_id),
-            unique=True,
-            job_timeout=job_timeout,
-            result_ttl=DELIVERY_TTL,
-            failure_ttl=DELIVERY_TTL,
-            description=f"codexbot run {run_id}",
-        )
-    except DuplicateJobError:
-        _ensure_queued(queue, job_id_for(run_id))
+def _make_job(queue: Queue, run_id: str, job_timeout: int) -> Job:
+    job = Job.create(PIPELINE_FUNC, args=[run_id], connection=queue.connection, id=job_id_for(run_id),
+                     timeout=job_timeout, result_ttl=DELIVERY_TTL, failure_ttl=DELIVERY_TTL,
+                     description=f"codexbot run {run_id}", status=JobStatus.QUEUED, origin=queue.name,
+                     serializer=JSONSerializer)
+    job.enqueued_at = now()
+    return job
 
 
-def _ensure_queued(queue: Queue, job_id: str) -> None:
-    """A retried recording found the job: make sure an earlier, half-failed enqueue left it on the queue."""
-    job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
-    if job.get_status() == JobStatus.QUEUED and queue.connection.lpos(queue.key, job_id) is None:
-        queue.push_job_id(job_id)
-
-
-def _forget_delivery(conn: redis.Redis, key: str) -> None:
-    """Undo a half-done recording so the forge's redelivery is not taken for a duplicate."""
-    try:
-        conn.delete(key)
-    except redis.RedisError:
-        pass  # Redis is gone; the marker expires after RECORDING_TTL on its own
+def _flatten(mapping: dict) -> list:
+    return [item for pair in mapping.items() for item in pair]
 
 
 def load_task(conn: redis.Redis, run_id: str) -> Task | None:

@@ -8,7 +8,7 @@ import re
 import time
 
 import redis
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, request
 
 from bot.github_events import Ignored, PayloadError, Rules, parse_github_event
 from bot.logs import elapsed_ms, log_event
@@ -79,7 +79,7 @@ def _rules(settings: Settings) -> Rules:
 
 def _answer(started: float, delivery: str, event: str, status: int, body: dict, **fields):
     _log(started, delivery, event, status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
-    return jsonify(body), status
+    return Response(json.dumps(body) + "\n", status, mimetype="application/json")
 
 
 def _log(started: float, delivery: str, event: str, status: int, outcome: str, **fields) -> None:

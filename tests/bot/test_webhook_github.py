@@ -201,17 +201,36 @@ def test_unrecorded_delivery_is_503(tmp_path):
     assert client.get("/healthz").status_code == 503
 
 
-def test_failed_enqueue_forgets_the_delivery_so_a_redelivery_is_recorded(settings, redis_conn):
-    # a Redis user that may write keys and hashes but not push onto lists: RQ's enqueue fails half-way
-    redis_conn.execute_command("ACL", "SETUSER", "half", "on", ">pw", "~*", "&*", "+@all", "-rpush", "-lpush")
+def test_redis_out_of_memory_records_nothing_and_a_redelivery_is_accepted(client, settings, redis_conn):
+    redis_conn.config_set("maxmemory-policy", "noeviction")
+    redis_conn.config_set("maxmemory", 1)  # every write is refused with OOM
+    try:
+        assert post(client, command_payload(), delivery="oom").status_code == 503
+    finally:
+        redis_conn.config_set("maxmemory", 0)
+    assert redis_conn.dbsize() == 0
+    assert post(client, command_payload(), delivery="oom").status_code == 202
+    assert len(queued_jobs(settings, redis_conn)) == 1
+
+
+def test_a_redis_user_that_cannot_run_scripts_gets_503_and_nothing_recorded(settings, redis_conn):
+    redis_conn.execute_command("ACL", "SETUSER", "noscript", "on", ">pw", "~*", "&*", "+@all", "-@scripting")
     port = redis_conn.connection_pool.connection_kwargs["port"]
-    half = Settings(redis_url=f"redis://half:pw@127.0.0.1:{port}/0", github_webhook_secret=settings.github_webhook_secret)
-    assert post(create_app(half).test_client(), command_payload(), delivery="flaky").status_code == 503
-    assert not redis_conn.exists(delivery_key("github", "flaky"))
-    assert post(create_app(settings).test_client(), command_payload(), delivery="flaky").status_code == 202
-    assert len(queued_jobs(settings, redis_conn)) == 1
-    assert post(create_app(settings).test_client(), command_payload(), delivery="flaky").status_code == 200
-    assert len(queued_jobs(settings, redis_conn)) == 1
+    limited = Settings(redis_url=f"redis://noscript:pw@127.0.0.1:{port}/0",
+                       github_webhook_secret=settings.github_webhook_secret)
+    assert post(create_app(limited).test_client(), command_payload(), delivery="acl").status_code == 503
+    assert redis_conn.dbsize() == 0
+    assert post(create_app(settings).test_client(), command_payload(), delivery="acl").status_code == 202
+
+
+def test_the_enqueued_job_is_the_one_rq_would_write(client, settings, redis_conn):
+    from rq import Queue
+
+    run_id = post(client, command_payload()).get_json()["run_id"]
+    job = make_queue(redis_conn, settings.queue).fetch_job(job_id_for(run_id))
+    assert job.get_status() == "queued" and job.origin == settings.queue and job.enqueued_at is not None
+    assert job.result_ttl == 7 * 24 * 3600 and job.description == f"codexbot run {run_id}"
+    assert [q.name for q in Queue.all(connection=redis_conn)] == [settings.queue]
 
 
 def test_accepted_task_starts_a_queued_run_record(client, redis_conn):
