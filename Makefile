@@ -15,6 +15,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/webhook.py
+	$(PY) bench/e2e.py
 
 setup: system-deps $(STAMP)
 

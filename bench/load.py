@@ -42,17 +42,16 @@ def send(port: int, path: str, req: Request, timeout: float = 5.0) -> int:
         conn.close()
 
 
-def _fixed_rate(port: int, path: str, reqs: list[Request], rate: float, threads: int, out) -> None:
-    """Request i is due at start + i/rate; latency counts from when it was due, so falling behind shows."""
-    start = time.perf_counter() + 0.2
+def _drive(port: int, path: str, reqs: list[Request], threads: int, due_at, out) -> None:
+    """Send every request from a pool of threads; latency counts from due_at(i) (or the send time)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
-    index = iter(range(len(reqs)))
+    index = iter(range(len(reqs)))  # the shared iterator hands out each request once
 
     def worker():
-        for i in index:  # the shared iterator hands out each request once
-            due = start + i / rate
+        for i in index:
+            due = due_at(i)
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
@@ -64,31 +63,6 @@ def _fixed_rate(port: int, path: str, reqs: list[Request], rate: float, threads:
                 latencies.append((time.perf_counter() - due) * 1000)
                 errors[0] += not ok
 
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    out.put(Result(len(reqs), errors[0], time.perf_counter() - start, latencies))
-
-
-def _full_speed(port: int, path: str, reqs: list[Request], threads: int, out) -> None:
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    index = iter(range(len(reqs)))
-
-    def worker():
-        for i in index:
-            t0 = time.perf_counter()
-            try:
-                ok = send(port, path, reqs[i]) < 500
-            except OSError:
-                ok = False
-            with lock:
-                latencies.append((time.perf_counter() - t0) * 1000)
-                errors[0] += not ok
-
     start = time.perf_counter()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
@@ -96,6 +70,17 @@ def _full_speed(port: int, path: str, reqs: list[Request], threads: int, out) ->
     for t in pool:
         t.join()
     out.put(Result(len(reqs), errors[0], time.perf_counter() - start, latencies))
+
+
+def _fixed_rate(port: int, path: str, reqs: list[Request], rate: float, threads: int, out) -> None:
+    """Request i is due at start + i/rate; latency counts from when it was due, so falling behind shows."""
+    start = time.perf_counter() + 0.2
+    _drive(port, path, reqs, threads, lambda i: start + i / rate, out)
+
+
+def _full_speed(port: int, path: str, reqs: list[Request], threads: int, out) -> None:
+    """Closed loop: each thread sends its next request as soon as the last one is answered."""
+    _drive(port, path, reqs, threads, lambda i: time.perf_counter(), out)
 
 
 def run_in_processes(target, port: int, path: str, reqs: list[Request], processes: int, *args) -> Result:
