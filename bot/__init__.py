@@ -21,11 +21,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["codexbot.queue"] = make_queue(conn, settings.queue)
 
     from bot import health, runs_page
-    from bot.webhooks import github
+    from bot.webhooks import github, gitlab
 
     app.register_blueprint(health.bp)
     app.register_blueprint(runs_page.bp)
     app.register_blueprint(github.bp)
+    app.register_blueprint(gitlab.bp)
     app.register_error_handler(HTTPException, _plain_error)
     return app
 

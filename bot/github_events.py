@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from bot.commands import parse_command
+from bot.event_fields import Ignored, PayloadError, Rules, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
-
-
-class PayloadError(ValueError):
-    """The payload lacks a field the event must have; the message names it."""
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The settings that decide what is a task."""
-
-    command: str = "/codex"
-    label: str = "codex"
-    bot_logins: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Ignored:
-    reason: str
 
 
 def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
@@ -112,17 +94,3 @@ def _issue_text(issue: dict[str, Any]) -> str:
 def _is_bot(user: dict[str, Any], rules: Rules) -> bool:
     login = str(user.get("login", ""))
     return user.get("type") == "Bot" or login.endswith("[bot]") or login.casefold() in rules.bot_logins
-
-
-def _get(obj: dict[str, Any], key: str, kind: type, where: str = "payload") -> Any:
-    value = obj.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise PayloadError(f"{where}.{key} is missing or not a {kind.__name__}")
-    return value
-
-
-def _opt(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise PayloadError(f"{where}.{key} is not a {kind.__name__}")
-    return value

@@ -33,6 +33,7 @@ class Settings:
     github_bot_login: str = ""
     gitlab_url: str = "https://gitlab.com"
     gitlab_webhook_secret: tuple[str, ...] = ()
+    gitlab_bot_username: str = ""
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
     model: str = "gpt-5-codex"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -31,3 +32,30 @@ def load_corpus(*parts: str) -> dict:
 def github_headers(body: bytes, event: str, delivery: str, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
     return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
             "X-Hub-Signature-256": sign_github(body, secret), "User-Agent": "GitHub-Hookshot/test"}
+
+
+class LargeBody(io.RawIOBase):
+    """A large body made up on the fly, counting how much of it the app reads."""
+
+    def __init__(self, size):
+        self.size, self.pos, self.read_bytes = size, 0, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, offset, whence=0):
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
+        return self.pos
+
+    def readinto(self, buf):
+        n = min(len(buf), self.size - self.pos)
+        buf[:n] = b"x" * n
+        self.pos += n
+        self.read_bytes += n
+        return n

@@ -1,6 +1,5 @@
 """POST /webhooks/github against a real Redis: verify, parse, record once, enqueue."""
 
-import io
 import json
 import threading
 import uuid
@@ -14,7 +13,7 @@ from bot import create_app
 from jobs.intake import delivery_key, job_id_for, load_task, make_queue
 from jobs.runs import load_run
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings
-from tests.payloads import github_headers, load_corpus
+from tests.payloads import LargeBody, github_headers, load_corpus
 from tests.services import free_port
 
 
@@ -152,35 +151,8 @@ def test_malformed_payload_is_400_naming_the_field(client):
     assert resp.status_code == 400 and b"issue.number" in resp.data
 
 
-class CountingStream(io.RawIOBase):
-    """A large body made up on the fly, counting how much of it the app reads."""
-
-    def __init__(self, size):
-        self.size, self.pos, self.read_bytes = size, 0, 0
-
-    def readable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def tell(self):
-        return self.pos
-
-    def seek(self, offset, whence=0):
-        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
-        return self.pos
-
-    def readinto(self, buf):
-        n = min(len(buf), self.size - self.pos)
-        buf[:n] = b"x" * n
-        self.pos += n
-        self.read_bytes += n
-        return n
-
-
 def test_oversized_body_is_413_without_reading_it(client):
-    stream = CountingStream(MAX_WEBHOOK_BYTES + 1)
+    stream = LargeBody(MAX_WEBHOOK_BYTES + 1)
     headers = {"X-GitHub-Event": "issue_comment", "X-GitHub-Delivery": "big", "Content-Type": "application/json",
                "X-Hub-Signature-256": "sha256=00", "Content-Length": str(MAX_WEBHOOK_BYTES + 1)}
     resp = client.post("/webhooks/github", input_stream=stream, headers=headers)

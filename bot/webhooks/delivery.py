@@ -1,0 +1,73 @@
+"""One webhook delivery's journey, shared by the forges: parse the body, record once, answer, log a line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable
+
+import redis
+from flask import Response, abort, current_app, request
+
+from bot.event_fields import Ignored, PayloadError, Rules
+from bot.logs import elapsed_ms, log_event
+from jobs.intake import accept_trigger
+from jobs.settings import Settings
+from jobs.types import Trigger
+
+
+class Delivery:
+    """The request being handled; every exit answers and writes one structured log line."""
+
+    def __init__(self, forge: str, delivery_id: str, event: str):
+        self.started = time.perf_counter()
+        self.forge, self.id, self.event = forge, delivery_id, event
+        self.log = logging.getLogger(f"codexbot.webhook.{forge}")
+
+    def reject(self, status: int, outcome: str, message: str):
+        self._log(status, outcome)
+        abort(status, message)
+
+    def answer(self, status: int, body: dict[str, Any], **fields: object) -> Response:
+        self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
+        return Response(json.dumps(body) + "\n", status, mimetype="application/json")
+
+    def json_body(self, body: bytes) -> dict[str, Any]:
+        if request.mimetype == "application/x-www-form-urlencoded":
+            self.reject(400, "form body", "the webhook sends form data: set its content type to application/json")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            self.reject(400, "not JSON", "the body is not valid JSON")
+        if not isinstance(payload, dict):
+            self.reject(400, "not an object", "the body is not a JSON object")
+        return payload
+
+    def parse(self, parser: Callable[[str, dict, Rules], Trigger | Ignored], payload: dict, rules: Rules):
+        try:
+            return parser(self.event, payload, rules)
+        except PayloadError as exc:
+            self.reject(400, str(exc), f"malformed {self.event} payload: {exc}")
+
+    def accept(self, trigger: Trigger, settings: Settings) -> Response:
+        """Record the delivery and enqueue its run: 202, 200 for a redelivery, 503 when not recorded."""
+        try:
+            intake = accept_trigger(current_app.extensions["codexbot.queue"], trigger, self.id,
+                                    job_timeout=settings.job_timeout)
+        except redis.RedisError as exc:
+            self.reject(503, f"not recorded: {type(exc).__name__}",
+                        "the delivery could not be recorded (Redis is unavailable); please redeliver")
+        if intake.duplicate:
+            return self.answer(200, {"duplicate": True, "run_id": intake.run_id})
+        return self.answer(202, {"run_id": intake.run_id, "command": trigger.command.kind},
+                           repo=trigger.repo, number=trigger.number, author=trigger.author)
+
+    def _log(self, status: int, outcome: str, **fields: object) -> None:
+        log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],
+                  status=status, outcome=outcome, ms=elapsed_ms(self.started), **fields)
+
+
+def rules_for(settings: Settings, bot_login: str) -> Rules:
+    logins = {bot_login.casefold()} if bot_login else set()
+    return Rules(command=settings.command, label=settings.label, bot_logins=frozenset(logins))
