@@ -58,6 +58,22 @@ def worker(ctx: click.Context, burst: bool, name: str | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@main.command()
+@click.option("--offline", is_flag=True, help="Skip the request to the model API.")
+@click.pass_context
+def check(ctx: click.Context, offline: bool) -> None:
+    """Check the settings and every connection; one line per item with what to fix."""
+    from jobs.checks import run_checks
+
+    results = run_checks(_settings(ctx), offline=offline)
+    for item in results:
+        mark = "ok " if item.ok else ("ERR" if item.required else "warn")
+        click.echo(f"{mark}  {item.name}: {item.message}")
+    failed = [item.name for item in results if not item.ok and item.required]
+    if failed:
+        raise click.ClickException(f"{len(failed)} required item(s) need fixing: {', '.join(failed)}")
+
+
 def _settings(ctx: click.Context):
     try:
         return load_settings(config_path=ctx.obj.get("config_path"))

@@ -16,7 +16,7 @@ from jobs.forges.base import Forge, ForgeError, ForgeNotFound
 from jobs.forge_factory import make_forge
 from jobs.intake import load_task
 from jobs.links import sign_run_link
-from jobs.publish import branch_name, commit_message, pull_request_body, pull_request_title
+from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
 from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.replies import reply_to_control_command
@@ -163,8 +163,7 @@ class Pipeline:
     def _publish(self, task, result: AgentResult, tests, base_branch, push_branch) -> str:
         trigger = task.trigger
         text = trigger.command.text
-        co_author = f"{trigger.author} <{trigger.author}@users.noreply.github.com>"
-        message = self.redactor.redact(commit_message(trigger, text, result.summary, co_author))
+        message = self.redactor.redact(commit_message(trigger, text, result.summary, co_author(trigger)))
         committed = workspace.commit_all(self.workdir, message, BOT_IDENTITY)
         if committed is None and workspace.head_sha(self.workdir) == self.base_sha:
             raise RunFailed("the agent finished without changing any file" +

@@ -8,6 +8,12 @@ from jobs.types import Trigger
 MAX_SUMMARY = 4000
 
 
+def co_author(trigger: Trigger) -> str:
+    """The requester as a Co-authored-by identity, on the forge's no-reply domain."""
+    domain = "users.noreply.gitlab.com" if trigger.forge == "gitlab" else "users.noreply.github.com"
+    return f"{trigger.author} <{trigger.author}@{domain}>"
+
+
 def branch_name(trigger: Trigger, run_id: str) -> str:
     return f"codex/{trigger.number}-{run_id[:8]}"
 
@@ -33,7 +39,8 @@ def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, 
                       test_note: str = "") -> str:
     lines = [summary[:MAX_SUMMARY].strip() or "_The agent gave no summary._", ""]
     if not trigger.is_pull_request:
-        lines += [f"Fixes #{trigger.number}", ""]
+        # both forges close the issue when the change merges; each has its own customary word
+        lines += [f"{'Closes' if trigger.forge == 'gitlab' else 'Fixes'} #{trigger.number}", ""]
     lines += [f"Requested by @{trigger.author}.", "", "### Tests", ""]
     if tests is not None:
         lines += [("✅ " if tests.ok else "❌ ") + tests.summary(), "", "<details><summary>Output</summary>", "",

@@ -1,0 +1,60 @@
+"""`codexbot check` against the emulators, a real Redis and real bubblewrap."""
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from jobs.checks import run_checks
+from tests.services import free_port
+from tests.stack import ROOT, Stack
+
+
+@pytest.fixture
+def stack(redis_server, redis_conn, tmp_path):
+    with Stack(redis_server.url, workdir=tmp_path) as stack:
+        yield stack
+
+
+def by_name(results):
+    return {item.name: item for item in results}
+
+
+def test_a_working_installation_passes_every_check(stack):
+    results = by_name(run_checks(stack.settings))
+    assert all(item.ok for item in results.values()), results
+    assert set(results) == {"settings", "redis", "data dir", "sandbox", "github app", "model"}
+
+
+def test_each_mistake_is_turned_into_its_fix(stack, tmp_path):
+    bad_key = tmp_path / "bad.pem"
+    bad_key.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    settings = replace(stack.settings, redis_url=f"redis://127.0.0.1:{free_port()}/0", secret_key="",
+                       github_private_key_path=str(bad_key), data_dir=str(blocked / "data"),
+                       openai_api_key="sk-wrong-key-000000000000")
+    results = by_name(run_checks(settings))
+    assert "CODEXBOT_REDIS_URL" in results["redis"].message and not results["redis"].ok
+    assert "CODEXBOT_SECRET_KEY" in results["settings"].message
+    assert "PEM RSA key" in results["github app"].message
+    assert "CODEXBOT_DATA_DIR" in results["data dir"].message
+    assert "OPENAI_API_KEY" in results["model"].message
+
+
+def test_offline_skips_the_model(stack):
+    assert "model" not in by_name(run_checks(stack.settings, offline=True))
+
+
+def test_cli_exits_nonzero_and_names_what_to_fix(stack):
+    env = stack.env()
+    env["CODEXBOT_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    proc = subprocess.run([sys.executable, "-m", "bot", "check", "--offline"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "ERR  redis:" in proc.stdout and "ok   github app" in proc.stdout
+    assert "need fixing: redis" in proc.stderr
+    ok = subprocess.run([sys.executable, "-m", "bot", "check"], env=stack.env(), cwd=ROOT,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
