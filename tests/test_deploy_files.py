@@ -1,0 +1,35 @@
+"""The deployment files pass their static checks (no Docker engine runs here): hadolint, the compose schema."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: `make test` installs it with the test extras")
+    return path
+
+
+def test_dockerfile_passes_hadolint():
+    proc = subprocess.run([tool("hadolint"), "--no-color", "Dockerfile"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compose_file_matches_the_compose_spec():
+    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", "compose.yaml"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_image_installs_the_project_and_runs_as_non_root():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "USER 10001" in text and "bubblewrap" in text and "HEALTHCHECK" in text
+    assert text.count("FROM ") == 2  # multi-stage: the build tools stay out of the image
