@@ -74,6 +74,53 @@ def check(ctx: click.Context, offline: bool) -> None:
         raise click.ClickException(f"{len(failed)} required item(s) need fixing: {', '.join(failed)}")
 
 
+@main.group()
+def setup() -> None:
+    """Connect codexbot to a forge."""
+
+
+@setup.command("github")
+@click.option("--org", default=None, help="Create the App in this organization instead of your account.")
+@click.option("--public-url", default=None, help="Where GitHub reaches this server (default: CODEXBOT_PUBLIC_URL).")
+@click.option("--github-url", default="https://github.com", show_default=True, help="GitHub's web address (GHES: yours).")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The App manifest (default: app.yml here or in the codexbot checkout).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port of the local page.")
+@click.option("--timeout", default=900, show_default=True, help="Seconds to wait for you to finish on GitHub.")
+@click.pass_context
+def setup_github(ctx: click.Context, org, public_url, github_url, manifest_path, port, timeout) -> None:
+    """Create the GitHub App through GitHub's manifest flow and save its credentials in the config."""
+    from pathlib import Path
+
+    from bot.setup_github import ManifestFlow, SetupError, load_manifest
+
+    config_path = Path(ctx.obj.get("config_path") or "codexbot.toml")
+    try:  # the config file is what this command creates: it need not exist yet
+        settings = load_settings(config_path=str(config_path) if config_path.exists() else None)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    manifest_file = Path(manifest_path) if manifest_path else _default_manifest()
+    flow = ManifestFlow({}, github_url, settings.github_api_url, org, config_path, port)
+    flow.manifest = load_manifest(manifest_file, public_url or settings.public_url, flow.url + "callback")
+    click.echo(f"Open {flow.url} in your browser and create the App on GitHub.")
+    try:
+        result = flow.wait(timeout)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created the GitHub App {result.slug} (id {result.app_id}).")
+    click.echo(f"Saved its settings in {result.config_path} and its private key in {result.key_path} (mode 600).")
+    click.echo(f"Now install it on your repositories: {result.install_url}")
+
+
+def _default_manifest():
+    from pathlib import Path
+
+    for candidate in (Path("app.yml"), Path(__file__).resolve().parent.parent / "app.yml"):
+        if candidate.is_file():
+            return candidate
+    raise click.ClickException("app.yml was not found: pass --manifest PATH")
+
+
 def _settings(ctx: click.Context):
     try:
         return load_settings(config_path=ctx.obj.get("config_path"))

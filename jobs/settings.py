@@ -26,11 +26,13 @@ class Settings:
     secret_key: str = ""
     command: str = "/codex"
     label: str = "codex"
-    github_webhook_secret: tuple[str, ...] = ()
+    github_webhook_secret: tuple[str, ...] = field(default=(), repr=False)
     github_app_id: str = ""
     github_private_key_path: str = ""
     github_api_url: str = "https://api.github.com"
     github_bot_login: str = ""
+    github_client_id: str = ""
+    github_client_secret: str = field(default="", repr=False)
     gitlab_url: str = "https://gitlab.com"
     gitlab_webhook_secret: tuple[str, ...] = ()
     gitlab_bot_username: str = ""

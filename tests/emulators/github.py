@@ -33,6 +33,8 @@ class GitHubEmulator:
         self.bot_user = self.state.add_user(f"{app_slug}[bot]", type="Bot")
         self.app_owner = self.state.add_user(f"{app_slug}-developers", type="Organization")
         self.requests: list[dict] = []
+        self.manifests: dict[str, dict] = {}  # one-time codes of the manifest flow
+        self.converted: list[dict] = []  # manifests turned into an App
         self.pushes: list[dict] = []
         self.errors: list[str] = []
         self.webhooks = WebhookSender(app_id)
