@@ -1,0 +1,80 @@
+"""GitLab access tokens per project or group, kept in Redis encrypted with a key from CODEXBOT_SECRET_KEY."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from jobs.settings import SettingsError
+
+KEY = "codexbot:gitlab:tokens"  # hash: lower-case path → Fernet ciphertext of the token
+_INFO = b"codexbot gitlab tokens v1"  # binds the derived key to this one use of the secret
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def derive_key(secret_key: str) -> bytes:
+    """A Fernet key of its own: HKDF-SHA256 over the secret, so run links and tokens never share a key."""
+    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
+    return base64.urlsafe_b64encode(raw)
+
+
+def normalize_path(path: str) -> str:
+    """GitLab paths are case-insensitive: "Group/Sub/Project/" and "group/sub/project" are one."""
+    cleaned = path.strip().strip("/")
+    segments = cleaned.split("/")
+    if not cleaned or not all(_SEGMENT.match(s) and not s.endswith((".git", ".atom")) for s in segments):
+        raise SettingsError(f"{path!r} is not a GitLab project or group path: use e.g. group/sub/project")
+    return cleaned.lower()
+
+
+class TokenStore:
+    """Tokens for GitLab projects and groups; a project uses its own token, else its nearest group's."""
+
+    def __init__(self, redis, secret_key: str):
+        if not secret_key:
+            raise SettingsError("CODEXBOT_SECRET_KEY is not set: it encrypts the stored GitLab tokens, "
+                                "so set it to a long random string and keep it")
+        self.redis = redis
+        self._fernet = Fernet(derive_key(secret_key))
+
+    def __repr__(self) -> str:
+        return "TokenStore(key=(hidden))"
+
+    def add(self, path: str, token: str) -> None:
+        """Stores (or replaces) the token for a project or a group."""
+        token = token.strip()
+        if not token or any(c.isspace() for c in token):
+            raise SettingsError("the GitLab token is empty or has spaces in it: paste the token itself")
+        self.redis.hset(KEY, normalize_path(path), self._fernet.encrypt(token.encode()))
+
+    def remove(self, path: str) -> bool:
+        """Forgets the token of a project or group; says whether there was one."""
+        return bool(self.redis.hdel(KEY, normalize_path(path)))
+
+    def paths(self) -> list[str]:
+        return sorted(_text(p) for p in self.redis.hkeys(KEY))
+
+    def lookup(self, project_path: str) -> str | None:
+        """The most specific token: the project's own, else the nearest group's above it, else None."""
+        segments = normalize_path(project_path).split("/")
+        candidates = ["/".join(segments[:n]) for n in range(len(segments), 0, -1)]
+        for path, sealed in zip(candidates, self.redis.hmget(KEY, candidates)):
+            if sealed is not None:
+                return self._open(path, sealed)
+        return None
+
+    def _open(self, path: str, sealed: bytes | str) -> str:
+        try:
+            return self._fernet.decrypt(sealed if isinstance(sealed, bytes) else sealed.encode()).decode()
+        except InvalidToken:
+            raise SettingsError(f"the stored GitLab tokens were encrypted with another CODEXBOT_SECRET_KEY "
+                                f"(the one for {path} does not open): set the old key back or add the "
+                                "tokens again") from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,204 @@
+"""GitLabEmulator: a local GitLab (REST v4 subset, access tokens, git over HTTP, webhooks) for tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+from . import github_git as git
+from .github_webhooks import Delivery
+from .gitlab_dispatch import Dispatcher
+from .gitlab_shapes import Shapes
+from .gitlab_state import MAINTAINER, GitLabState
+from .gitlab_webhooks import GitLabWebhookSender
+from .serving import BackgroundServer
+
+KINDS = {False: "issues", True: "merge_requests"}
+
+
+class GitLabEmulator:
+    """Serves the API at `url/api/v4` (python-gitlab takes `url`) and git at `url/{path}.git`.
+
+    Callers are project or group access tokens made with add_token(); each acts as its bot
+    user. `requests`, `pushes` and `deliveries` record what happened; `errors` holds
+    tracebacks of emulator bugs (a test should expect it to stay empty).
+    """
+
+    def __init__(self):
+        self.state = GitLabState()
+        self.requests: list[dict] = []
+        self.pushes: list[dict] = []
+        self.errors: list[str] = []
+        self.webhooks = GitLabWebhookSender()
+        self.repos_root = tempfile.mkdtemp(prefix="gitlab-emulator-")
+        self._server = BackgroundServer(Dispatcher(self))
+
+    # lifecycle
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    def start(self) -> GitLabEmulator:
+        self._server.start()
+        self.webhooks.instance_url = self.url
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+        shutil.rmtree(self.repos_root, ignore_errors=True)
+
+    def __enter__(self) -> GitLabEmulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def shapes(self) -> Shapes:
+        return Shapes(self.url, lambda project, branch: git.branch_head(project["git_dir"], branch))
+
+    # setting the scene
+
+    def create_project(self, path_with_namespace: str, files: dict[str, str | bytes],
+                       default_branch: str = "main") -> dict:
+        """A private project (and its groups) with one commit of `files`; returns GitLab's project JSON."""
+        git_dir = os.path.join(self.repos_root, f"{path_with_namespace}.git")
+        git.init_bare(git_dir, default_branch, files)
+        return self.shapes.project(self.state.add_project(path_with_namespace, default_branch, git_dir))
+
+    def add_user(self, username: str, access: dict[str, int] | None = None) -> dict:
+        """A user with access levels per project or group path (10 guest … 50 owner)."""
+        user = self.state.add_user(username)
+        for path, level in (access or {}).items():
+            self.state.set_access(path, user, level)
+        return self.shapes.user(user)
+
+    def add_token(self, token: str, project_or_group_path: str,
+                  scopes: tuple[str, ...] = ("api", "write_repository"), access_level: int = MAINTAINER,
+                  bot_username: str | None = None) -> dict:
+        """A project or group access token; returns its bot user (`project_<id>_bot_<hex>`)."""
+        record = self.state.add_token(token, project_or_group_path, tuple(scopes), access_level, bot_username)
+        return self.shapes.user(record["user"])
+
+    def revoke_token(self, token: str) -> None:
+        with self.state.lock:
+            self.state.tokens[token]["revoked"] = True
+
+    def open_issue(self, project: str, title: str, description: str = "", author: str = "root") -> dict:
+        record = self.state.project(project)
+        issue = self.state.open_noteable(record, "issues", {"title": title, "description": description},
+                                         self.state.add_user(author))
+        return self.shapes.issue(record, issue)
+
+    def open_merge_request(self, project: str, source_branch: str, title: str, target_branch: str = "main",
+                           description: str = "", author: str = "root") -> dict:
+        record = self.state.project(project)
+        sha = git.branch_head(record["git_dir"], source_branch)
+        if sha is None:
+            raise ValueError(f"Branch {source_branch!r} does not exist in {project}; make it with commit_files().")
+        fields = {"title": title, "description": description, "source_branch": source_branch,
+                  "target_branch": target_branch, "sha": sha}
+        mr = self.state.open_noteable(record, "merge_requests", fields, self.state.add_user(author))
+        return self.shapes.merge_request(record, mr)
+
+    def commit_files(self, project: str, branch: str, files: dict[str, str | bytes],
+                     message: str = "Update files") -> str:
+        """Commits on `branch` (creating it), as a push would; returns the sha."""
+        return git.commit_files(self.state.project(project)["git_dir"], branch, files, message)
+
+    # reading what the bot did (GitLab's JSON shapes)
+
+    def project(self, project: str) -> dict:
+        return self.shapes.project(self.state.project(project))
+
+    def branch_head(self, project: str, branch: str) -> str | None:
+        return git.branch_head(self.state.project(project)["git_dir"], branch)
+
+    def read_file_at(self, project: str, ref: str, path: str) -> str | None:
+        found = git.read_blob(self.state.project(project)["git_dir"], ref, path)
+        return found[0].decode() if found else None
+
+    def issue(self, project: str, iid: int, merge_request: bool = False) -> dict:
+        record = self.state.project(project)
+        found = self.state.noteable(record, KINDS[merge_request], iid)
+        return (self.shapes.merge_request if merge_request else self.shapes.issue)(record, found)
+
+    def notes(self, project: str, iid: int, merge_request: bool = False) -> list[dict]:
+        """Oldest first."""
+        record = self.state.project(project)
+        noteable = self.state.noteable(record, KINDS[merge_request], iid)
+        return [self.shapes.note(record, n) for n in self.state.notes_of(noteable)]
+
+    def merge_requests(self, project: str) -> list[dict]:
+        record = self.state.project(project)
+        with self.state.lock:
+            found = sorted(record["merge_requests"].values(), key=lambda m: m["iid"])
+        return [self.shapes.merge_request(record, m) for m in found]
+
+    def award_emoji(self, project: str, iid: int, merge_request: bool = False,
+                    note_id: int | None = None) -> list[dict]:
+        """The awards on an issue or MR, or on one of its notes."""
+        record = self.state.project(project)
+        noteable = self.state.noteable(record, KINDS[merge_request], iid)
+        target = noteable if note_id is None else self.state.note(noteable, note_id)
+        kind = "Note" if note_id is not None else ("MergeRequest" if merge_request else "Issue")
+        return [self.shapes.award(a, target, kind) for a in target["awards"]]
+
+    def commit_statuses(self, project: str, sha: str) -> list[dict]:
+        """Every status posted for the commit, oldest first."""
+        record = self.state.project(project)
+        with self.state.lock:
+            found = [s for s in record["statuses"] if s["sha"] == sha]
+        return [self.shapes.status(s) for s in found]
+
+    # acting as a user: change the state, then deliver the webhook GitLab would send
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.webhooks.deliveries
+
+    def set_webhook(self, url: str, token: str | None) -> None:
+        """The project hook's URL and its secret token (sent back as X-Gitlab-Token)."""
+        self.webhooks.configure(url, token)
+
+    def add_note(self, username: str, project: str, iid: int, body: str, merge_request: bool = False) -> dict:
+        """A note by a user without a webhook (see note_as for the delivered kind)."""
+        record = self.state.project(project)
+        noteable = self.state.noteable(record, KINDS[merge_request], iid)
+        note = self.state.add_note(noteable, KINDS[merge_request], body, self.state.add_user(username))
+        return self.shapes.note(record, note)
+
+    def note_as(self, username: str, project: str, iid: int, body: str, merge_request: bool = False) -> Delivery:
+        record, kind = self.state.project(project), KINDS[merge_request]
+        noteable = self.state.noteable(record, kind, iid)
+        user = self.state.add_user(username)
+        note = self.state.add_note(noteable, kind, body, user)
+        target = (self.shapes.hook_merge_request if merge_request else self.shapes.hook_issue)(record, noteable)
+        payload = {"object_kind": "note", "event_type": "note", **self._hook_context(record, user),
+                   "object_attributes": self.shapes.hook_note(record, note),
+                   ("merge_request" if merge_request else "issue"): target}
+        return self.webhooks.send("Note Hook", payload)
+
+    def label_as(self, username: str, project: str, iid: int, label: str) -> Delivery:
+        record, user = self.state.project(project), self.state.add_user(username)
+        issue = self.state.noteable(record, "issues", iid)
+        previous, current = self.state.add_label(record, issue, label)
+        attributes = {**self.shapes.hook_issue(record, issue), "action": "update"}
+        labels = [self.shapes.hook_label(record, item) for item in current]
+        payload = {"object_kind": "issue", "event_type": "issue", **self._hook_context(record, user),
+                   "object_attributes": attributes, "labels": labels,
+                   "changes": {"labels": {"previous": [self.shapes.hook_label(record, i) for i in previous],
+                                          "current": labels}}}
+        return self.webhooks.send("Issue Hook", payload)
+
+    def redeliver(self, delivery_id: str) -> Delivery:
+        """Resends a delivery as GitLab's "Resend request": same body, same Idempotency-Key."""
+        return self.webhooks.redeliver(delivery_id)
+
+    def _hook_context(self, project: dict, user: dict) -> dict:
+        hook_project = self.shapes.hook_project(project)
+        return {"user": self.shapes.hook_user(user), "project_id": project["id"], "project": hook_project,
+                "repository": {"name": hook_project["name"], "url": hook_project["git_http_url"],
+                               "description": "", "homepage": hook_project["web_url"]}}
