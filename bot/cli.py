@@ -112,6 +112,60 @@ def setup_github(ctx: click.Context, org, public_url, github_url, manifest_path,
     click.echo(f"Now install it on your repositories: {result.install_url}")
 
 
+@main.group()
+def gitlab() -> None:
+    """GitLab project and group access tokens, stored encrypted in Redis."""
+
+
+@gitlab.command("add-token")
+@click.argument("path")
+@click.option("--token-stdin", is_flag=True, help="Read the token from standard input instead of prompting.")
+@click.pass_context
+def gitlab_add_token(ctx: click.Context, path: str, token_stdin: bool) -> None:
+    """Store the access token for PATH (a project such as group/app, or a whole group).
+
+    The token needs the api and write_repository scopes. It is read from a hidden prompt (or stdin),
+    never from the command line, and kept encrypted with CODEXBOT_SECRET_KEY.
+    """
+    import sys
+
+    token = sys.stdin.readline().strip() if token_stdin else click.prompt("Token", hide_input=True).strip()
+    if not token:
+        raise click.ClickException("no token was given")
+    _token_store(ctx).add(path, token)
+    click.echo(f"Stored the GitLab token for {path}.")
+
+
+@gitlab.command("remove-token")
+@click.argument("path")
+@click.pass_context
+def gitlab_remove_token(ctx: click.Context, path: str) -> None:
+    """Forget the stored token for PATH."""
+    if not _token_store(ctx).remove(path):
+        raise click.ClickException(f"no token is stored for {path}")
+    click.echo(f"Removed the GitLab token for {path}.")
+
+
+@gitlab.command("tokens")
+@click.pass_context
+def gitlab_tokens(ctx: click.Context) -> None:
+    """List the projects and groups that have a stored token (not the tokens)."""
+    for path in _token_store(ctx).paths():
+        click.echo(path)
+
+
+def _token_store(ctx: click.Context):
+    import redis
+
+    from jobs.gitlab_tokens import TokenStore
+
+    settings = _settings(ctx)
+    try:
+        return TokenStore(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.secret_key)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _default_manifest():
     from pathlib import Path
 

@@ -25,9 +25,9 @@ def github_app(services: Services) -> GitHubApp:
 
 
 def make_forge(services: Services, trigger: Trigger) -> tuple[Forge, Callable[[], Iterable[str]]]:
-    """The forge for this trigger's repository, and a way to list the secrets it has minted."""
-    if trigger.forge != "github":
-        raise SettingsError(f"the {trigger.forge} forge is not supported yet")
+    """The forge for this trigger's repository, and a way to list the secrets it uses."""
+    if trigger.forge == "gitlab":
+        return gitlab_forge(services, trigger)
     if trigger.installation_id is None:
         raise SettingsError("the delivery had no App installation, so codexbot cannot act on the repository")
     from jobs.forges.github import GitHubForge
@@ -36,3 +36,17 @@ def make_forge(services: Services, trigger: Trigger) -> tuple[Forge, Callable[[]
     forge = GitHubForge(app, trigger.installation_id, trigger.repo, trigger.repo_id,
                         bot_login=services.settings.github_bot_login)
     return forge, app.secrets
+
+
+def gitlab_forge(services: Services, trigger: Trigger) -> tuple[Forge, Callable[[], Iterable[str]]]:
+    """GitLab: the stored token of the project, or of its nearest group."""
+    from jobs.forges.gitlab import GitLabForge
+    from jobs.gitlab_tokens import TokenStore
+
+    s = services.settings
+    token = TokenStore(services.redis, s.secret_key).lookup(trigger.repo)
+    if token is None:
+        raise SettingsError(f"no GitLab token is stored for {trigger.repo}: run `codexbot gitlab add-token {trigger.repo}`")
+    forge = GitLabForge(s.gitlab_url, token, trigger.repo, is_merge_request=trigger.is_pull_request,
+                        number=trigger.number)
+    return forge, lambda: (token,)

@@ -1,5 +1,5 @@
-"""The whole product on one machine for tests, benchmarks and the demo: emulated GitHub and OpenAI,
-the bot's web app, and real `codexbot worker` processes, all on 127.0.0.1."""
+"""The whole product on one machine for tests, benchmarks and the demo: emulated GitHub, GitLab and
+OpenAI, the bot's web app, and real `codexbot worker` processes, all on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -7,23 +7,30 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
+import redis
+
 from bot import create_app
-from jobs.settings import Settings
+from jobs.gitlab_tokens import TokenStore
+from jobs.settings import Settings, env_name
 from tests import sample_repo
 from tests.emulators.github import GitHubEmulator
+from tests.emulators.gitlab import GitLabEmulator
 from tests.emulators.openai_api import OpenAIEmulator
 from tests.emulators.serving import BackgroundServer
 
 INSTALLATION_ID = 77
 WEBHOOK_SECRET = "stack-webhook-secret"
 MODEL_KEY = "sk-emulated-model-key-0123456789"
+GITLAB_TOKEN = "glpat-stack-project-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 
 
 class Stack:
-    """Start with `with Stack(redis_url) as stack:`; users: alice (write), mallory (read)."""
+    """Start with `with Stack(redis_url) as stack:`; on both forges the sample repository octo/calc has the
+    users alice (write / Developer) and mallory (read / Reporter)."""
 
     def __init__(self, redis_url: str, script: list | None = None, workdir: Path | None = None,
                  real_model: bool = False):
@@ -31,6 +38,7 @@ class Stack:
         self.real_model = real_model  # use OPENAI_API_KEY / OPENAI_BASE_URL / CODEXBOT_MODEL from the environment
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="codexbot-stack-"))
         self.github = GitHubEmulator()
+        self.gitlab = GitLabEmulator()
         self.model = OpenAIEmulator(script=script if script is not None else sample_repo.fix_script(), api_key=MODEL_KEY)
         self.web: BackgroundServer | None = None
         self.settings: Settings | None = None
@@ -38,11 +46,16 @@ class Stack:
 
     def start(self) -> "Stack":
         self.github.start()
+        self.gitlab.start()
         self.model.start()
         self.repo = self.github.create_repo(sample_repo.REPO, sample_repo.FILES)
         self.github.add_installation(INSTALLATION_ID, [sample_repo.REPO])
         self.github.add_user("alice", {sample_repo.REPO: "write"})
         self.github.add_user("mallory", {sample_repo.REPO: "read"})
+        self.gitlab_project = self.gitlab.create_project(sample_repo.REPO, sample_repo.FILES)
+        self.gitlab.add_user("alice", {sample_repo.REPO: 30})
+        self.gitlab.add_user("mallory", {sample_repo.REPO: 20})
+        self.gitlab_bot = self.gitlab.add_token(GITLAB_TOKEN, sample_repo.REPO)
         key_path = self.workdir / "app-key.pem"
         key_path.write_text(self.github.app_private_key_pem)
         key_path.chmod(0o600)
@@ -53,9 +66,12 @@ class Stack:
             redis_url=self.redis_url, data_dir=str(self.workdir / "data"), public_url=self.web.url,
             secret_key="stack-secret-key-for-links", github_webhook_secret=(WEBHOOK_SECRET,),
             github_app_id=str(self.github.app_id), github_private_key_path=str(key_path),
-            github_api_url=self.github.url, **self._model_settings())
+            github_api_url=self.github.url, gitlab_url=self.gitlab.url, gitlab_webhook_secret=(WEBHOOK_SECRET,),
+            **self._model_settings())
         self._lazy_app.app = create_app(self.settings)
         self.github.set_webhook(self.web.url + "/webhooks/github", WEBHOOK_SECRET)
+        self.gitlab.set_webhook(self.web.url + "/webhooks/gitlab", WEBHOOK_SECRET)
+        TokenStore(redis.Redis.from_url(self.redis_url), self.settings.secret_key).add(sample_repo.REPO, GITLAB_TOKEN)
         return self
 
     def _model_settings(self) -> dict[str, str]:
@@ -67,12 +83,10 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The environment a `codexbot worker` gets: the same settings, as variables."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEXBOT_", "OPENAI_"))}
-        s = self.settings
-        env.update(CODEXBOT_REDIS_URL=s.redis_url, CODEXBOT_DATA_DIR=s.data_dir, CODEXBOT_PUBLIC_URL=s.public_url,
-                   CODEXBOT_SECRET_KEY=s.secret_key, CODEXBOT_GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                   CODEXBOT_GITHUB_APP_ID=s.github_app_id, CODEXBOT_GITHUB_PRIVATE_KEY_PATH=s.github_private_key_path,
-                   CODEXBOT_GITHUB_API_URL=s.github_api_url, OPENAI_API_KEY=s.openai_api_key,
-                   OPENAI_BASE_URL=s.openai_base_url, CODEXBOT_MODEL=s.model)
+        for f in fields(Settings):
+            value = getattr(self.settings, f.name)
+            if value != f.default and value not in ((), ""):
+                env[env_name(f.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
         return env
 
     def run_worker_burst(self, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -98,6 +112,7 @@ class Stack:
         if self.web is not None:
             self.web.stop()
         self.model.stop()
+        self.gitlab.stop()
         self.github.stop()
 
     def __enter__(self) -> "Stack":
