@@ -21,13 +21,13 @@ from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.replies import reply_to_control_command
 from jobs.sandbox import SandboxError, make_sandbox
-from jobs.settings import PERMISSION_LEVELS
+from jobs.settings import PERMISSION_LEVELS, SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
 from jobs.tracking import Progress, render_tracking
 from jobs.types import Task
 
 log = logging.getLogger("codexbot.pipeline")
-KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError)
+KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError)
 BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com")
 
 
