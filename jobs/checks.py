@@ -123,13 +123,37 @@ def check_github_app(s: Settings) -> str:
 
 
 def check_gitlab(s: Settings) -> str:
+    """Each stored token must be accepted and carry the api and write_repository scopes."""
+    from jobs.gitlab_tokens import TokenStore
+    from jobs.settings import SettingsError
+
     try:
-        resp = requests.get(f"{s.gitlab_url.rstrip('/')}/api/v4/version", timeout=TIMEOUT)
+        store = TokenStore(redis.Redis.from_url(s.redis_url, socket_timeout=3), s.secret_key)
+        paths = store.paths()
+    except (SettingsError, redis.RedisError) as exc:
+        raise CheckFailed(f"the stored GitLab tokens cannot be read: {exc}") from None
+    if not paths:
+        raise CheckFailed("no GitLab token is stored: run `codexbot gitlab add-token GROUP_OR_PROJECT`")
+    problems = [problem for path in paths if (problem := _gitlab_token_problem(s.gitlab_url, path, store.lookup(path)))]
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return f"{len(paths)} stored token(s) accepted by {s.gitlab_url} with the api and write_repository scopes"
+
+
+def _gitlab_token_problem(url: str, path: str, token: str | None) -> str | None:
+    try:
+        resp = requests.get(f"{url.rstrip('/')}/api/v4/personal_access_tokens/self", timeout=TIMEOUT,
+                            headers={"PRIVATE-TOKEN": token or ""})
     except requests.RequestException as exc:
-        raise CheckFailed(f"{s.gitlab_url} cannot be reached ({type(exc).__name__}): check CODEXBOT_GITLAB_URL") from None
-    if resp.status_code not in (200, 401):
-        raise CheckFailed(f"{s.gitlab_url} does not look like GitLab (GET /api/v4/version answered {resp.status_code})")
-    return f"GitLab answers at {s.gitlab_url}; store tokens with `codexbot gitlab add-token PROJECT`"
+        return f"{url} cannot be reached ({type(exc).__name__}): check CODEXBOT_GITLAB_URL"
+    if resp.status_code == 401:
+        return f"GitLab rejected the token for {path}: it was revoked or expired; add a new one"
+    if resp.status_code != 200:
+        return f"{url} answered {resp.status_code} for the token of {path}: check CODEXBOT_GITLAB_URL"
+    missing = {"api", "write_repository"} - set(resp.json().get("scopes", []))
+    if missing:
+        return f"the token for {path} lacks the {' and '.join(sorted(missing))} scope(s): create one with them"
+    return None
 
 
 def check_model(s: Settings) -> str:

@@ -24,7 +24,7 @@ def by_name(results):
 def test_a_working_installation_passes_every_check(stack):
     results = by_name(run_checks(stack.settings))
     assert all(item.ok for item in results.values()), results
-    assert set(results) == {"settings", "redis", "data dir", "sandbox", "github app", "model"}
+    assert set(results) == {"settings", "redis", "data dir", "sandbox", "github app", "gitlab", "model"}
 
 
 def test_each_mistake_is_turned_into_its_fix(stack, tmp_path):
@@ -58,3 +58,12 @@ def test_cli_exits_nonzero_and_names_what_to_fix(stack):
     ok = subprocess.run([sys.executable, "-m", "bot", "check"], env=stack.env(), cwd=ROOT,
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_gitlab_tokens_without_the_needed_scopes_are_named(stack, redis_conn):
+    from jobs.gitlab_tokens import TokenStore
+
+    stack.gitlab.add_token("glpat-read-only-token-000000000", "octo", scopes=("read_repository",))
+    TokenStore(redis_conn, stack.settings.secret_key).add("octo", "glpat-read-only-token-000000000")
+    result = by_name(run_checks(stack.settings, offline=True))["gitlab"]
+    assert not result.ok and "the token for octo lacks the api and write_repository scope(s)" in result.message
