@@ -6,7 +6,7 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from jobs.intake import make_queue
+from jobs.intake import control_queue_name, make_queue
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings, load_settings
 
 
@@ -18,7 +18,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["CODEXBOT_SETTINGS"] = settings
     conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
     app.extensions["codexbot.redis"] = conn
-    app.extensions["codexbot.queue"] = make_queue(conn, settings.queue)
+    app.extensions["codexbot.queues"] = {"runs": make_queue(conn, settings.queue),
+                                         "control": make_queue(conn, control_queue_name(settings.queue))}
 
     from bot import health, runs_page
     from bot.webhooks import github, gitlab

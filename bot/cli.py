@@ -44,8 +44,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and one-off runs).")
 @click.option("--name", default=None, help="A name for this worker (default: RQ picks one).")
+@click.option("--queue", "queues", multiple=True, type=click.Choice(["control", "runs"]),
+              help="Only these queues (default both, control first). A `--queue control` worker keeps "
+                   "help/status/cancel quick while other workers are busy with runs.")
 @click.pass_context
-def worker(ctx: click.Context, burst: bool, name: str | None) -> None:
+def worker(ctx: click.Context, burst: bool, name: str | None, queues: tuple[str, ...]) -> None:
     """Run queued tasks: checkout, agent in the sandbox, tests, pull request."""
     from bot.logs import configure_logging
     from jobs.worker import run_worker
@@ -53,7 +56,7 @@ def worker(ctx: click.Context, burst: bool, name: str | None) -> None:
     settings = _settings(ctx)
     configure_logging()
     try:
-        run_worker(settings, burst=burst, name=name)
+        run_worker(settings, burst=burst, name=name, queues=queues)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -11,7 +11,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
-from jobs.runs import initial_fields, run_key
+from jobs.runs import ALL_RUNS, initial_fields, run_key, thread_key
 from jobs.types import Task, Trigger, derive_run_id
 
 DELIVERY_TTL = 7 * 24 * 3600
@@ -30,8 +30,20 @@ def job_id_for(run_id: str) -> str:
     return f"codexbot-run-{run_id}"
 
 
+CONTROL_KINDS = ("help", "status", "cancel")
+
+
 def make_queue(conn: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=conn, serializer=JSONSerializer)
+
+
+def control_queue_name(name: str) -> str:
+    """Quick answers (help, status, cancel) wait in their own queue, which workers take from first."""
+    return f"{name}-control"
+
+
+def queue_for(queues: dict[str, Queue], trigger: Trigger) -> Queue:
+    return queues["control" if trigger.command.kind in CONTROL_KINDS else "runs"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,11 @@ redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 local run_fields = tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[3]) == 0 then
     redis.call('HSET', KEYS[3], unpack(ARGV, 6, 5 + run_fields))
+    redis.call('ZADD', KEYS[7], ARGV[6 + run_fields], ARGV[1])
+    redis.call('RPUSH', KEYS[8], ARGV[1])
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then
-    redis.call('HSET', KEYS[4], unpack(ARGV, 6 + run_fields))
+    redis.call('HSET', KEYS[4], unpack(ARGV, 7 + run_fields))
     redis.call('RPUSH', KEYS[5], ARGV[4])
     redis.call('SADD', KEYS[6], KEYS[5])
 end
@@ -76,8 +90,9 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     accept = conn.register_script(_ACCEPT)  # EVALSHA; the script is loaded once per server
     accepted = accept(
         keys=[delivery_key(trigger.forge, delivery_id), task_key(run_id), run_key(run_id), job.key, queue.key,
-              Queue.redis_queues_keys],
-        args=[run_id, DELIVERY_TTL, task.to_json(), job.id, len(run_fields), *run_fields, *job_fields],
+              Queue.redis_queues_keys, ALL_RUNS, thread_key(trigger.forge, trigger.repo, trigger.number)],
+        args=[run_id, DELIVERY_TTL, task.to_json(), job.id, len(run_fields), *run_fields, task.received_at,
+              *job_fields],
     )
     return Intake(run_id, duplicate=not accepted)
 

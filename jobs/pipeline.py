@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from jobs import runs, workspace
@@ -19,7 +20,7 @@ from jobs.links import sign_run_link
 from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
 from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
-from jobs.replies import reply_to_control_command
+from jobs.replies import earlier_runs, reply_to_control_command
 from jobs.sandbox import SandboxError, make_sandbox
 from jobs.settings import PERMISSION_LEVELS, SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
@@ -33,6 +34,10 @@ BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com
 
 class RunFailed(Exception):
     """Ends a run with the one sentence the tracking comment shows."""
+
+
+class RunCancelled(Exception):
+    """Someone asked the run to stop (`/codex cancel`); the message says who."""
 
 
 def run_task(run_id: str) -> str:
@@ -64,6 +69,8 @@ class Pipeline:
         try:
             self.forge, self.forge_secrets = make_forge(self.services, task.trigger)
             return self._run(task)
+        except RunCancelled as exc:
+            return self._finish("cancelled", str(exc))
         except RunFailed as exc:
             return self._finish("failed", str(exc))
         except KNOWN_FAILURES as exc:
@@ -77,11 +84,16 @@ class Pipeline:
 
     def _run(self, task: Task) -> str:
         trigger, command = task.trigger, task.trigger.command
-        if command.kind != "task":
+        if command.kind in ("cancel", "retry"):
+            self._authorize(trigger.author)
+        if command.kind == "retry":
+            task = self._retry_of(task)
+        elif command.kind != "task":
             reply_to_control_command(self.forge, self.conn, task, self.settings)
             runs.update_run(self.conn, self.run_id, status="succeeded", summary=f"answered /{command.kind}")
             return "succeeded"
-        self._authorize(trigger.author)
+        else:
+            self._authorize(trigger.author)
         self.forge.react(trigger.number, trigger.comment_id, "eyes")
         self.progress("checking out")
         repo, config, base_branch, push_branch = self._prepare(task)
@@ -91,6 +103,15 @@ class Pipeline:
         tests = self._tests(sandbox, config)
         self.progress("publishing")
         return self._publish(task, result, tests, base_branch, push_branch)
+
+    def _retry_of(self, task: Task) -> Task:
+        """`/codex retry`: the latest task asked for here, run again under this run's id."""
+        for run in earlier_runs(self.conn, task):
+            earlier = load_task(self.conn, run.run_id)
+            if earlier is not None and earlier.trigger.command.kind == "task":
+                self.log(f"retrying run {run.run_id} ({run.status})")
+                return replace(task, trigger=replace(task.trigger, command=earlier.trigger.command))
+        raise RunFailed(f"there is no earlier task here to retry: ask for one with {self.settings.command} <task>")
 
     def _authorize(self, login: str) -> None:
         try:
@@ -180,6 +201,7 @@ class Pipeline:
         return self._finish("succeeded", f"opened {pull.url} ({verdict}).")
 
     def progress(self, phase: str, detail: str = "") -> None:
+        self.check_cancelled()
         self.log(f"phase: {phase}")
         self._update_tracking(Progress(self.run_id, self.link, phase=phase, detail=detail))
 
@@ -204,6 +226,11 @@ class Pipeline:
             self.tracking_id = found.id if found else self.forge.comment(number, body).id
             runs.update_run(self.conn, self.run_id, tracking_comment_id=self.tracking_id)
         self.forge.edit_comment(self.tracking_id, body)
+
+    def check_cancelled(self) -> None:
+        who = runs.cancel_requested(self.conn, self.run_id)
+        if who is not None:
+            raise RunCancelled(f"cancelled by @{who}")
 
     def log(self, line: str) -> None:
         self.redactor.add(*self.forge_secrets())

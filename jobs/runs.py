@@ -17,6 +17,18 @@ MAX_LOG_LINE = 4000
 _JSON_FIELDS = ("tests", "trigger", "usage")
 
 
+ALL_RUNS = "codexbot:runs"  # sorted set: run id scored by creation time
+
+
+def thread_key(forge: str, repo: str, number: int) -> str:
+    """The runs asked for on one issue or pull/merge request, oldest first."""
+    return f"codexbot:thread:{forge}:{repo}#{number}"
+
+
+def runs_on_thread(conn: redis.Redis, forge: str, repo: str, number: int) -> list[str]:
+    return [item.decode() for item in conn.lrange(thread_key(forge, repo, number), 0, -1)]
+
+
 def run_key(run_id: str) -> str:
     return f"codexbot:run:{run_id}"
 
@@ -116,3 +128,18 @@ def append_log(conn: redis.Redis, run_id: str, line: str) -> None:
 
 def read_log(conn: redis.Redis, run_id: str, start: int = 0) -> list[str]:
     return [line.decode("utf-8", "replace") for line in conn.lrange(log_key(run_id), start, -1)]
+
+
+def cancel_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}:cancel"
+
+
+def request_cancel(conn: redis.Redis, run_id: str, by: str) -> None:
+    """Ask a run to stop; the worker checks between phases and the agent loop at every step."""
+    conn.set(cancel_key(run_id), by, ex=7 * 24 * 3600)
+
+
+def cancel_requested(conn: redis.Redis, run_id: str) -> str | None:
+    """Who asked this run to stop, or None."""
+    who = conn.get(cancel_key(run_id))
+    return who.decode() if who is not None else None

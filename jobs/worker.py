@@ -9,14 +9,19 @@ from rq import Worker
 from rq.serializers import JSONSerializer
 
 from jobs.context import build_services, configure
-from jobs.intake import make_queue
+from jobs.intake import control_queue_name, make_queue
 from jobs.settings import Settings, SettingsError
 
 log = logging.getLogger("codexbot.worker")
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
-    """Work the queue until stopped (or until it is empty, with burst); True when any job ran."""
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
+               queues: tuple[str, ...] = ()) -> bool:
+    """Work the queues until stopped (or until empty, with burst), quick answers first; True when any job ran.
+
+    `queues` narrows it: ("control",) makes a worker that only answers help/status/cancel, so a cancel
+    is never stuck behind a long run.
+    """
     services = build_services(settings)
     try:
         services.redis.ping()
@@ -25,7 +30,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     configure(services)
     import jobs.pipeline  # noqa: F401  loaded once here, so each forked job starts warm
 
-    queue = make_queue(services.redis, settings.queue)
-    worker = Worker([queue], connection=services.redis, serializer=JSONSerializer, name=name)
-    log.info("worker %s listening on queue %s", worker.name, queue.name)
+    by_role = {"control": control_queue_name(settings.queue), "runs": settings.queue}
+    names = [by_role[role] for role in ("control", "runs") if not queues or role in queues]
+    worker = Worker([make_queue(services.redis, n) for n in names], connection=services.redis,
+                    serializer=JSONSerializer, name=name)
+    log.info("worker %s listening on queues %s", worker.name, ", ".join(names))
     return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)

@@ -12,7 +12,7 @@ from flask import Response, abort, current_app, request
 
 from bot.event_fields import Ignored, PayloadError, Rules
 from bot.logs import elapsed_ms, log_event
-from jobs.intake import accept_trigger
+from jobs.intake import accept_trigger, queue_for
 from jobs.settings import Settings
 from jobs.types import Trigger
 
@@ -53,8 +53,8 @@ class Delivery:
     def accept(self, trigger: Trigger, settings: Settings) -> Response:
         """Record the delivery and enqueue its run: 202, 200 for a redelivery, 503 when not recorded."""
         try:
-            intake = accept_trigger(current_app.extensions["codexbot.queue"], trigger, self.id,
-                                    job_timeout=settings.job_timeout)
+            queue = queue_for(current_app.extensions["codexbot.queues"], trigger)
+            intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout)
         except redis.RedisError as exc:
             self.reject(503, f"not recorded: {type(exc).__name__}",
                         "the delivery could not be recorded (Redis is unavailable); please redeliver")
