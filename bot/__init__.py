@@ -7,6 +7,7 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from jobs.intake import control_queue_name, make_queue
+from jobs.metrics import BufferedCounters
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings, load_settings
 
 
@@ -21,11 +22,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["codexbot.queues"] = {"runs": make_queue(conn, settings.queue),
                                          "control": make_queue(conn, control_queue_name(settings.queue))}
 
-    from bot import health, runs_page
+    app.extensions["codexbot.counters"] = BufferedCounters(conn)
+
+    from bot import health, metrics_page, runs_page
     from bot.webhooks import github, gitlab
 
     app.register_blueprint(health.bp)
     app.register_blueprint(runs_page.bp)
+    app.register_blueprint(metrics_page.bp)
     app.register_blueprint(github.bp)
     app.register_blueprint(gitlab.bp)
     app.register_error_handler(HTTPException, _plain_error)

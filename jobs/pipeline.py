@@ -9,7 +9,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from jobs import runs, workspace
+from jobs import metrics, runs, workspace
 from jobs.agent.loop import Agent, AgentResult, Limits
 from jobs.agent.model import ChatModel, ModelError
 from jobs.context import Services, current
@@ -209,6 +209,7 @@ class Pipeline:
         message = self.redactor.redact(message)
         self.log(f"run {outcome}: {message}")
         runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
+        self._count(outcome)
         if self.forge is not None:
             try:
                 self._update_tracking(Progress(self.run_id, self.link, phase="done", outcome=outcome, message=message))
@@ -217,6 +218,18 @@ class Pipeline:
             except ForgeError as exc:
                 self.log(f"could not report the outcome on the forge: {exc}")
         return outcome
+
+    def _count(self, outcome: str) -> None:
+        """The run's numbers for /metrics, added to the counters every process shares."""
+        run = runs.load_run(self.conn, self.run_id)
+        forge = run.trigger.get("forge", "")
+        metrics.record(self.conn, "runs_finished", {"forge": forge, "outcome": outcome})
+        if run.started_at and run.finished_at:
+            metrics.record(self.conn, "run_seconds", {"forge": forge}, run.finished_at - run.started_at)
+        if run.usage:
+            metrics.record(self.conn, "agent_steps", {"forge": forge}, run.usage.get("steps", 0))
+            for kind in ("prompt", "completion"):
+                metrics.record(self.conn, "model_tokens", {"kind": kind}, run.usage.get(f"{kind}_tokens", 0))
 
     def _update_tracking(self, progress: Progress) -> None:
         body = self.redactor.redact(render_tracking(progress))

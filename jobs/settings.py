@@ -42,6 +42,7 @@ class Settings:
     model_api: str = "chat"  # "responses" arrives with the agent milestone
     sandbox: str = "bwrap"
     min_permission: str = "write"
+    metrics_token: str = field(default="", repr=False)
     queue: str = "codexbot"
     job_timeout: int = 3600
     web_workers: int = 0  # 0: chosen from the number of cores

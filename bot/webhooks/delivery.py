@@ -64,6 +64,9 @@ class Delivery:
                            repo=trigger.repo, number=trigger.number, author=trigger.author)
 
     def _log(self, status: int, outcome: str, **fields: object) -> None:
+        counters = current_app.extensions.get("codexbot.counters")
+        if counters is not None:
+            counters.add("deliveries", {"forge": self.forge, "event": self.event[:64], "status": str(status)})
         log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],
                   status=status, outcome=outcome, ms=elapsed_ms(self.started), **fields)
 
