@@ -157,6 +157,31 @@ def gitlab_tokens(ctx: click.Context) -> None:
         click.echo(path)
 
 
+@main.command()
+@click.argument("run_id")
+@click.option("--keep", is_flag=True, help="Keep the replay's checkout and print where it is.")
+@click.pass_context
+def replay(ctx: click.Context, run_id: str, keep: bool) -> None:
+    """Re-run a recorded run from its transcript (no model calls) and compare the diff and the tests."""
+    from jobs.context import build_services
+    from jobs.replay import ReplayError, replay_stored_run
+
+    services = build_services(_settings(ctx))
+    try:
+        result, checkout = replay_stored_run(services, run_id, keep=keep, on_event=click.echo)
+    except (ReplayError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.diff or "(no change)")
+    if result.tests is not None:
+        click.echo(result.tests.summary())
+    if keep:
+        click.echo(f"the replay's checkout is kept at {checkout}")
+    if not result.matches:
+        click.echo("the replay differs from the recorded run:\n" + "\n".join(f"- {m}" for m in result.mismatches))
+        ctx.exit(1)
+    click.echo(f"the replay matches the recorded run (diff sha256 {result.diff_sha256[:12]})")
+
+
 def _token_store(ctx: click.Context):
     import redis
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from jobs import metrics, runs, workspace
 from jobs.agent.loop import Agent, AgentResult, Limits
-from jobs.agent.model import ChatModel, ModelError
+from jobs.agent.model import ModelError, default_api, make_model
+from jobs.agent.prices import parse_prices
+from jobs.replay import record_outcome
 from jobs.context import Services, current
 from jobs.forges.base import Forge, ForgeError, ForgeNotFound
 from jobs.forge_factory import make_forge
@@ -141,7 +143,7 @@ class Pipeline:
         self.base_sha = workspace.head_sha(self.workdir)
         if push_branch != base_branch and workspace.create_branch(self.workdir, push_branch, read):
             self.log(f"{push_branch} exists from an earlier attempt of this run; continuing from it")
-        runs.update_run(self.conn, self.run_id, branch=push_branch)
+        runs.update_run(self.conn, self.run_id, branch=push_branch, base_sha=self.base_sha)
         self.log(f"checked out {repo.full_name}@{base_branch}; the change goes to {push_branch}")
         return repo, RepoConfig(**{**config.__dict__, "instructions": agents}), base_branch, push_branch
 
@@ -156,18 +158,39 @@ class Pipeline:
 
     def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
         self.progress("agent working")
-        command = task.trigger.command
-        model = ChatModel(self.settings.openai_base_url or None, self.settings.openai_api_key,
-                          command.model or self.settings.model)
-        agent = Agent(model, sandbox, Limits(max_steps=config.max_steps), on_event=self.log)
-        result = agent.run(command.text, instructions=config.instructions)
-        self.conn.set(f"codexbot:run:{self.run_id}:transcript", self.redactor.redact(json.dumps(result.transcript)))
+        s, command = self.settings, task.trigger.command
+        model = make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, s.openai_api_key,
+                           command.model or s.model, s.reasoning_effort or None, s.model_timeout,
+                           max_retries=s.model_retries, on_retry=self.log)
+        limits = Limits(max_steps=config.max_steps, wall_seconds=s.agent_seconds, command_timeout=config.test_timeout,
+                        max_tokens=s.max_tokens or None, max_cost=s.max_cost or None,
+                        context_tokens=s.context_tokens or None)
+        agent = Agent(model, sandbox, limits, on_event=self.log, should_stop=self._cancel_reason,
+                      prices=parse_prices(s.model_prices))
+        try:
+            result = agent.run(command.text, instructions=config.instructions,
+                               test_command=detect_test_command(self.workdir, config.test_command))
+        except ModelError as error:
+            if error.partial is not None:
+                self._store_transcript(error.partial.transcript)
+            raise
+        self._store_transcript(result.transcript)
+        if result.stopped_by == "cancelled":
+            raise RunCancelled(result.stop_reason)
         runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(result.summary),
                         usage={"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                               "steps": result.steps})
+                               "steps": result.steps, "cost": round(result.cost, 4)})
         self.log(f"agent stopped after {result.steps} steps: {result.stop_reason}")
         workspace.reset_git_dir(self.workdir, self.saved_git_config)
         return result
+
+    def _cancel_reason(self) -> str | None:
+        """Asked by the agent before each step, so `/codex cancel` stops it within one step."""
+        who = runs.cancel_requested(self.conn, self.run_id)
+        return f"cancelled by @{who}" if who is not None else None
+
+    def _store_transcript(self, transcript: dict) -> None:
+        self.conn.set(f"codexbot:run:{self.run_id}:transcript", self.redactor.redact(json.dumps(transcript)))
 
     def _tests(self, sandbox, config: RepoConfig) -> TestResult | None:
         self.progress("tests")
@@ -189,6 +212,8 @@ class Pipeline:
         if committed is None and workspace.head_sha(self.workdir) == self.base_sha:
             raise RunFailed("the agent finished without changing any file" +
                             (f": {self.redactor.redact(result.summary)}" if result.summary else ""))
+        # what `codexbot replay` compares with: the digest of the committed diff and the test counts
+        self._store_transcript(record_outcome(result.transcript, workspace.diff(self.workdir, self.base_sha), tests))
         workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
         self.log(f"pushed {workspace.head_sha(self.workdir)[:12]} to {push_branch}")
         if trigger.is_pull_request:

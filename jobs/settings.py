@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+from jobs.agent.prices import PriceError, parse_prices  # pure data: imports no model client
+
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 PERMISSION_LEVELS = ("read", "triage", "write", "maintain", "admin")  # lowest to highest
 
@@ -39,7 +41,15 @@ class Settings:
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
     model: str = "gpt-5-codex"
-    model_api: str = "chat"  # "responses" arrives with the agent milestone
+    model_api: str = ""  # "responses" or "chat"; empty: responses for api.openai.com, chat for other base URLs
+    reasoning_effort: str = ""  # none, minimal, low, medium, high or xhigh; empty: the model's default
+    model_timeout: int = 300  # seconds one model call may take
+    model_retries: int = 4  # further tries after a 429, 5xx, timeout or dropped connection
+    model_prices: str = ""  # "model=input/output,..." dollars per million tokens, over the built-in table
+    context_tokens: int = 64_000  # older tool output is shortened above this (0: never)
+    max_tokens: int = 0  # tokens one run may use (0: no limit)
+    max_cost: float = 0.0  # dollars one run may spend, by the price table (0: no limit)
+    agent_seconds: int = 1800  # wall time of the agent loop
     sandbox: str = "bwrap"
     min_permission: str = "write"
     metrics_token: str = field(default="", repr=False)
@@ -54,7 +64,10 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret"}
-_INT_FIELDS = {"job_timeout", "web_workers"}
+_INT_FIELDS = {"job_timeout", "web_workers", "model_timeout", "model_retries", "context_tokens", "max_tokens",
+               "agent_seconds"}
+_FLOAT_FIELDS = {"max_cost"}
+REASONING_EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 
 
 def env_name(field_name: str) -> str:
@@ -99,6 +112,11 @@ def _convert(name: str, value: object) -> object:
     if name in _TUPLE_FIELDS:
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(item).strip() for item in items if str(item).strip())
+    if name in _FLOAT_FIELDS:
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise SettingsError(f"{env_name(name)} must be a number, not {value!r}") from None
     if name in _INT_FIELDS:
         try:
             return int(value)  # type: ignore[arg-type]
@@ -123,8 +141,21 @@ def check_settings(s: Settings) -> None:
     for name in ("public_url", "github_api_url", "gitlab_url"):
         if urlparse(getattr(s, name)).scheme not in ("http", "https"):
             raise SettingsError(f"{env_name(name)} must be an http:// or https:// URL, not {getattr(s, name)!r}")
-    if s.model_api not in ("responses", "chat"):
-        raise SettingsError(f"CODEXBOT_MODEL_API must be 'responses' or 'chat', not {s.model_api!r}")
+    if s.model_api not in ("", "responses", "chat"):
+        raise SettingsError(f"CODEXBOT_MODEL_API must be 'responses' or 'chat' (or empty to choose by "
+                            f"OPENAI_BASE_URL), not {s.model_api!r}")
+    if s.reasoning_effort not in REASONING_EFFORTS:
+        raise SettingsError(f"CODEXBOT_REASONING_EFFORT must be one of {', '.join(REASONING_EFFORTS[1:])}, "
+                            f"not {s.reasoning_effort!r}")
+    if s.model_timeout < 1 or s.model_retries < 0 or s.context_tokens < 0 or s.max_tokens < 0 or s.max_cost < 0:
+        raise SettingsError("CODEXBOT_MODEL_TIMEOUT must be at least 1 second, and CODEXBOT_MODEL_RETRIES, "
+                            "CODEXBOT_CONTEXT_TOKENS, CODEXBOT_MAX_TOKENS and CODEXBOT_MAX_COST cannot be negative")
+    if s.agent_seconds < 60:
+        raise SettingsError("CODEXBOT_AGENT_SECONDS must be at least 60 seconds")
+    try:
+        parse_prices(s.model_prices)
+    except PriceError as exc:
+        raise SettingsError(str(exc)) from None
     if s.sandbox not in ("bwrap", "subprocess"):
         raise SettingsError(f"CODEXBOT_SANDBOX must be 'bwrap' or 'subprocess', not {s.sandbox!r}")
     if s.min_permission not in PERMISSION_LEVELS:

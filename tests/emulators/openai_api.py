@@ -1,4 +1,4 @@
-"""OpenAIEmulator: a scripted OpenAI Chat Completions API on 127.0.0.1 for the real `openai` client."""
+"""OpenAIEmulator: a scripted OpenAI API (Chat Completions and Responses) on 127.0.0.1 for the real `openai` client."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Callable, Union
 
 from werkzeug.wrappers import Request, Response
 
+from .openai_responses import check_responses_request, response_object
 from .serving import BackgroundServer
 
 ScriptItem = Union[str, dict, Callable[[dict], Union[str, dict]]]
@@ -39,12 +40,13 @@ def _json(data, status: int = 200, headers: dict | None = None) -> Response:
 
 
 class OpenAIEmulator:
-    """Answers POST /v1/chat/completions from a script, in order; records every request.
+    """Answers POST /v1/chat/completions and POST /v1/responses from one script, in order; records every request.
 
     A script item is a string (assistant text), a dict with any of `content`,
     `tool_calls` ([{"name", "arguments": dict or JSON string, "id"?}]), `usage`,
-    `finish_reason`, or an error `{"status": 500, "body": {...}, "headers": {...}}`,
-    or a callable that takes the request JSON and returns one of those.
+    `finish_reason`, `reasoning` (Responses only: a summary text), or an error
+    `{"status": 500, "body": {...}, "headers": {...}}`, or a callable that takes the
+    request JSON and returns one of those. `requests` holds both APIs' bodies as sent.
     """
 
     def __init__(self, script: list[ScriptItem] | None = None, api_key: str | None = None):
@@ -54,6 +56,7 @@ class OpenAIEmulator:
         self._script: deque[ScriptItem] = deque(script or [])
         self._answered = 0
         self._lock = threading.Lock()
+        self._stored: dict[str, list] = {}  # response id -> its input and output items, for previous_response_id
         self._server = BackgroundServer(self._wsgi)
 
     @property
@@ -98,6 +101,8 @@ class OpenAIEmulator:
         path, method = request.path.rstrip("/"), request.method
         if path == "/v1/chat/completions" and method == "POST":
             return self._chat_completion(request)
+        if path == "/v1/responses" and method == "POST":
+            return self._response(request)
         if path == "/v1/models" and method == "GET":
             self._check_key(request)
             return _json({"object": "list", "data": [_model(m) for m in MODELS]})
@@ -105,7 +110,7 @@ class OpenAIEmulator:
             self._check_key(request)
             return _json(_model(path.rsplit("/", 1)[-1]))
         raise OpenAIError(404, f"Unknown request URL: {method} {path}. The emulator serves "
-                               "POST /v1/chat/completions and GET /v1/models (no Responses API yet).",
+                               "POST /v1/chat/completions, POST /v1/responses and GET /v1/models.",
                           code="unknown_url")
 
     def _check_key(self, request: Request) -> None:
@@ -120,6 +125,43 @@ class OpenAIEmulator:
                               code="invalid_api_key")
 
     def _chat_completion(self, request: Request) -> Response:
+        body = self._record(request)
+        validate_chat_request(body)
+        item = self._next_item(body)
+        if "status" in item:
+            return _scripted_error(item)
+        return _json(completion(body, item))
+
+    def _response(self, request: Request) -> Response:
+        body = self._record(request)
+        if not isinstance(body, dict):
+            raise OpenAIError(400, "The request body must be a JSON object.")
+        conversation = self._full_input(body)
+        check_responses_request(body, conversation, OpenAIError)
+        item = self._next_item(body)
+        if "status" in item:
+            return _scripted_error(item)
+        response_id = "resp_" + uuid.uuid4().hex
+        answer = response_object(body, item, response_id)
+        if body.get("store", True):
+            with self._lock:
+                self._stored[response_id] = conversation + answer["output"]
+        return _json(answer)
+
+    def _full_input(self, body: dict) -> list:
+        """The input as the model sees it: the stored conversation of previous_response_id, then this one."""
+        given = body.get("input")
+        items = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or [])
+        previous = body.get("previous_response_id")
+        if previous is None:
+            return items
+        with self._lock:
+            if previous not in self._stored:
+                raise OpenAIError(400, f"Previous response with id '{previous}' not found.",
+                                  param="previous_response_id", code="previous_response_not_found")
+            return self._stored[previous] + items
+
+    def _record(self, request: Request) -> dict:
         try:
             body = json.loads(request.get_data())
         except ValueError:
@@ -128,11 +170,7 @@ class OpenAIEmulator:
             self.requests.append(body)
             self.headers.append(dict(request.headers))
         self._check_key(request)
-        validate_chat_request(body)
-        item = self._next_item(body)
-        if "status" in item:
-            return _scripted_error(item)
-        return _json(completion(body, item))
+        return body
 
     def _next_item(self, body: dict) -> dict:
         with self._lock:
