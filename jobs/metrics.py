@@ -74,3 +74,15 @@ class BufferedCounters:
 
 def read_metric(conn: redis.Redis, key: str) -> list[tuple[dict[str, str], float]]:
     return [(json.loads(field), float(value)) for field, value in conn.hgetall(PREFIX + key).items()]
+
+
+def record_finished_run(conn: redis.Redis, run, outcome: str) -> None:
+    """A finished run's numbers (outcome, duration, steps, tokens), added to the shared counters."""
+    forge = run.trigger.get("forge", "")
+    record(conn, "runs_finished", {"forge": forge, "outcome": outcome})
+    if run.started_at and run.finished_at:
+        record(conn, "run_seconds", {"forge": forge}, run.finished_at - run.started_at)
+    if run.usage:
+        record(conn, "agent_steps", {"forge": forge}, run.usage.get("steps", 0))
+        for kind in ("prompt", "completion"):
+            record(conn, "model_tokens", {"kind": kind}, run.usage.get(f"{kind}_tokens", 0))

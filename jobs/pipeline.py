@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import traceback
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlparse
 
-from jobs import metrics, runs, workspace
+from jobs import janitor, metrics, runs, workspace
 from jobs.agent.loop import Agent, AgentResult, Limits
 from jobs.agent.model import ModelError, default_api, make_model
 from jobs.agent.prices import parse_prices
-from jobs.replay import record_outcome
+from jobs.cancellation import cancel_watch
 from jobs.context import Services, current
 from jobs.forges.base import Forge, ForgeError, ForgeNotFound
 from jobs.forge_factory import make_forge
 from jobs.intake import load_task
 from jobs.links import sign_run_link
+from jobs.mirrors import Mirrors
 from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
 from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
+from jobs.replay import record_outcome
 from jobs.replies import earlier_runs, reply_to_control_command
-from jobs.sandbox import SandboxError, make_sandbox
+from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
 from jobs.settings import PERMISSION_LEVELS, SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
 from jobs.tracking import Progress, render_tracking
@@ -58,6 +60,9 @@ class Pipeline:
         self.tracking_id: int | None = None
         self.link = sign_run_link(self.settings.public_url, self.settings.secret_key, run_id)
         self.workdir = services.workspaces / run_id
+        self.outcome = "failed"  # set by _finish; decides whether _cleanup keeps the workspace
+        self.claim: janitor.WorkspaceClaim | None = None
+        self.protected_paths: tuple[str, ...] = ()
 
     def run(self) -> str:
         task = load_task(self.conn, self.run_id)
@@ -66,12 +71,14 @@ class Pipeline:
             raise LookupError(f"run {self.run_id} has no stored task: it expired or was never recorded")
         if record.is_final:
             return record.status  # RQ ran the job again: the work is done
+        # before the run is marked running: a second copy of a run in progress here stops without touching it
+        self.claim = janitor.WorkspaceClaim(self.workdir)
         runs.update_run(self.conn, self.run_id, status="running", attempts=record.attempts + 1)
         self.tracking_id = record.tracking_comment_id
         try:
             self.forge, self.forge_secrets = make_forge(self.services, task.trigger)
             return self._run(task)
-        except RunCancelled as exc:
+        except (RunCancelled, SandboxCancelled) as exc:
             return self._finish("cancelled", str(exc))
         except RunFailed as exc:
             return self._finish("failed", str(exc))
@@ -100,9 +107,16 @@ class Pipeline:
         self.progress("checking out")
         repo, config, base_branch, push_branch = self._prepare(task)
         sandbox = make_sandbox(self.settings.sandbox, self.workdir)
-        self._setup(sandbox, config)
-        result = self._agent(sandbox, config, task)
-        tests = self._tests(sandbox, config)
+        with cancel_watch(self.conn, self.run_id, sandbox):
+            try:
+                sandbox.start_phase("setup")
+                self._setup(sandbox, config)
+                sandbox.start_phase("agent", network=config.agent_network)
+                self.log("network in the agent phase: " + ("on ([network] agent = true)" if config.agent_network else "off"))
+                result = self._agent(sandbox, config, task)
+                tests = self._tests(sandbox, config)
+            finally:
+                sandbox.close()
         self.progress("publishing")
         return self._publish(task, result, tests, base_branch, push_branch)
 
@@ -136,11 +150,19 @@ class Pipeline:
                 raise RunFailed("this pull request comes from a fork, which codexbot cannot push to; "
                                 "comment on an issue instead")
             base_branch = push_branch = pull.head_branch
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        janitor.remove_tree(self.workdir)  # an earlier attempt's, kept because it failed
+        janitor.sweep_workspaces(self.services.workspaces, self.settings.keep_failed_seconds)
         read = self.forge.git_credentials(write=False)
-        workspace.clone(repo.clone_url, self.workdir, read, base_branch)
+        mirrors = Mirrors(Path(self.settings.data_dir) / "mirrors")
+        checkout = mirrors.checkout(repo.clone_url, f"{urlparse(repo.clone_url).hostname}/{repo.id}", read,
+                                    base_branch, self.workdir)
+        for note in checkout.notes:
+            self.log(f"note: {note}")
+        for name in janitor.evict_mirrors(mirrors.root, self.settings.mirror_max_bytes):
+            self.log(f"removed the least recently used mirror {name} (CODEXBOT_MIRROR_MAX_BYTES)")
         self.saved_git_config = (self.workdir / ".git" / "config").read_text()
-        self.base_sha = workspace.head_sha(self.workdir)
+        self.base_sha = checkout.base_sha
+        self.protected_paths = config.protected_paths
         if push_branch != base_branch and workspace.create_branch(self.workdir, push_branch, read):
             self.log(f"{push_branch} exists from an earlier attempt of this run; continuing from it")
         runs.update_run(self.conn, self.run_id, branch=push_branch, base_sha=self.base_sha)
@@ -150,7 +172,7 @@ class Pipeline:
     def _setup(self, sandbox, config: RepoConfig) -> None:
         self.progress("setting up")
         for command in config.setup_commands:
-            result = sandbox.run(command, timeout=config.test_timeout, network=True)
+            result = sandbox.run(command, timeout=config.test_timeout)
             self.log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
             if result.exit_code != 0:
                 raise RunFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "
@@ -208,12 +230,19 @@ class Pipeline:
         trigger = task.trigger
         text = trigger.command.text
         message = self.redactor.redact(commit_message(trigger, text, result.summary, co_author(trigger)))
+        reverted = workspace.revert_protected(self.workdir, self.protected_paths)
+        if reverted:
+            self.log("reverted the agent's changes to protected paths: " + ", ".join(reverted))
         committed = workspace.commit_all(self.workdir, message, BOT_IDENTITY)
         if committed is None and workspace.head_sha(self.workdir) == self.base_sha:
+            if reverted:
+                raise RunFailed(f"the agent changed only protected paths ({', '.join(reverted)}), "
+                                "which codexbot reverted; nothing was pushed")
             raise RunFailed("the agent finished without changing any file" +
                             (f": {self.redactor.redact(result.summary)}" if result.summary else ""))
         # what `codexbot replay` compares with: the digest of the committed diff and the test counts
         self._store_transcript(record_outcome(result.transcript, workspace.diff(self.workdir, self.base_sha), tests))
+        workspace.check_diff_size(self.workdir, self.base_sha, self.settings.max_diff_bytes)
         workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
         self.log(f"pushed {workspace.head_sha(self.workdir)[:12]} to {push_branch}")
         if trigger.is_pull_request:
@@ -231,10 +260,11 @@ class Pipeline:
         self._update_tracking(Progress(self.run_id, self.link, phase=phase, detail=detail))
 
     def _finish(self, outcome: str, message: str) -> str:
+        self.outcome = outcome
         message = self.redactor.redact(message)
         self.log(f"run {outcome}: {message}")
         runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
-        self._count(outcome)
+        metrics.record_finished_run(self.conn, runs.load_run(self.conn, self.run_id), outcome)
         if self.forge is not None:
             try:
                 self._update_tracking(Progress(self.run_id, self.link, phase="done", outcome=outcome, message=message))
@@ -243,18 +273,6 @@ class Pipeline:
             except ForgeError as exc:
                 self.log(f"could not report the outcome on the forge: {exc}")
         return outcome
-
-    def _count(self, outcome: str) -> None:
-        """The run's numbers for /metrics, added to the counters every process shares."""
-        run = runs.load_run(self.conn, self.run_id)
-        forge = run.trigger.get("forge", "")
-        metrics.record(self.conn, "runs_finished", {"forge": forge, "outcome": outcome})
-        if run.started_at and run.finished_at:
-            metrics.record(self.conn, "run_seconds", {"forge": forge}, run.finished_at - run.started_at)
-        if run.usage:
-            metrics.record(self.conn, "agent_steps", {"forge": forge}, run.usage.get("steps", 0))
-            for kind in ("prompt", "completion"):
-                metrics.record(self.conn, "model_tokens", {"kind": kind}, run.usage.get(f"{kind}_tokens", 0))
 
     def _update_tracking(self, progress: Progress) -> None:
         body = self.redactor.redact(render_tracking(progress))
@@ -280,4 +298,12 @@ class Pipeline:
                 self.forge.close()
             except ForgeError as exc:
                 self.log(f"could not revoke the run's tokens: {exc}")
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            keep = self.settings.keep_failed_seconds
+            if janitor.finish_workspace(self.workdir, self.outcome != "succeeded", keep):
+                self.log(f"kept the workspace of this failed run for {keep} s (CODEXBOT_KEEP_FAILED_SECONDS)")
+        except OSError as exc:
+            self.log(f"could not remove the workspace: {exc}")
+        finally:
+            if self.claim is not None:
+                self.claim.release()

@@ -20,6 +20,7 @@ class RepoConfig:
     test_timeout: int = 900
     max_steps: int = 30
     agent_network: bool = False
+    protected_paths: tuple[str, ...] = ()  # [agent] protected_paths: globs the agent's changes to are reverted
     instructions: str = ""  # AGENTS.md, filled in by the pipeline
     notes: tuple[str, ...] = field(default=())
 
@@ -39,6 +40,9 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     commands = setup.get("commands", [])
     if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
         raise RepoConfigError(f"{FILE_NAME}: [setup] commands must be a list of command strings")
+    protected = agent.get("protected_paths", [])
+    if not isinstance(protected, list) or not all(isinstance(p, str) and p.strip() for p in protected):
+        raise RepoConfigError(f"{FILE_NAME}: [agent] protected_paths must be a list of glob patterns")
     command = test.get("command")
     if command is not None and (not isinstance(command, str) or not command.strip()):
         raise RepoConfigError(f"{FILE_NAME}: [test] command must be a command string")
@@ -48,6 +52,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
         test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
         max_steps=_int(agent, "max_steps", 30, 1, MAX_STEPS_LIMIT, "[agent] max_steps"),
         agent_network=_bool(network, "agent", False, "[network] agent"),
+        protected_paths=tuple(protected),
     )
 
 

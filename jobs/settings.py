@@ -56,6 +56,9 @@ class Settings:
     queue: str = "codexbot"
     job_timeout: int = 3600
     web_workers: int = 0  # 0: chosen from the number of cores
+    mirror_max_bytes: int = 20_000_000_000  # the mirror cache; least recently used mirrors go first
+    keep_failed_seconds: int = 86_400  # a failed run's workspace is kept this long for debugging; 0: not kept
+    max_diff_bytes: int = 5_000_000  # a bigger change is refused before it is pushed; 0: no limit
 
     def __post_init__(self) -> None:
         if not self.command.startswith("/"):
@@ -64,7 +67,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret"}
-_INT_FIELDS = {"job_timeout", "web_workers", "model_timeout", "model_retries", "context_tokens", "max_tokens",
+_INT_FIELDS = {"job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
                "agent_seconds"}
 _FLOAT_FIELDS = {"max_cost"}
 REASONING_EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
@@ -164,6 +167,9 @@ def check_settings(s: Settings) -> None:
         raise SettingsError("CODEXBOT_JOB_TIMEOUT must be at least 60 seconds")
     if not 0 <= s.web_workers <= 64:
         raise SettingsError("CODEXBOT_WEB_WORKERS must be between 0 (automatic) and 64")
+    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{env_name(name)} must be 0 or more, not {getattr(s, name)}")
 
 
 def require_web_settings(s: Settings) -> None:
