@@ -244,7 +244,9 @@ class Pipeline:
         self._store_transcript(record_outcome(result.transcript, workspace.diff(self.workdir, self.base_sha), tests))
         workspace.check_diff_size(self.workdir, self.base_sha, self.settings.max_diff_bytes)
         workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
-        self.log(f"pushed {workspace.head_sha(self.workdir)[:12]} to {push_branch}")
+        head = workspace.head_sha(self.workdir)
+        self.log(f"pushed {head[:12]} to {push_branch}")
+        self._report_check(head, tests)
         if trigger.is_pull_request:
             return self._finish("succeeded", f"pushed a new commit to `{push_branch}`. "
                                 + (tests.summary() if tests else "No tests were run."))
@@ -253,6 +255,14 @@ class Pipeline:
         runs.update_run(self.conn, self.run_id, pr_url=pull.url)
         verdict = tests.summary() if tests else "no tests were run"
         return self._finish("succeeded", f"opened {pull.url} ({verdict}).")
+
+    def _report_check(self, sha: str, tests: TestResult | None) -> None:
+        """A check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page."""
+        check = self.forge.start_check(sha, "codexbot", self.link)
+        verdict = tests.summary() if tests is not None else "no tests were run"
+        stat = workspace.diff_stat(self.workdir, self.base_sha)
+        self.forge.finish_check(check, "success" if tests is None or tests.ok else "failure", verdict,
+                                self.redactor.redact(f"{verdict}\n\n```\n{stat}\n```\n\n[Run log]({self.link})"))
 
     def progress(self, phase: str, detail: str = "") -> None:
         self.check_cancelled()

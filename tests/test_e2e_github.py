@@ -53,6 +53,9 @@ def test_comment_on_an_issue_opens_a_pull_request_with_the_fix(stack, redis_conn
     assert f"Fixes #{number}" in pull["body"] and "1 passed" in pull["body"]
     assert stack.github.read_file_at(REPO, pull["head"]["ref"], "calc.py") == sample_repo.FIXED_CALC
     assert run.pr_url == pull["html_url"] and run.tests["passed"] == 1 and run.tests["failed"] == 0
+    [check] = stack.github.check_runs(REPO)
+    assert (check["head_sha"], check["status"], check["conclusion"]) == (pull["head"]["sha"], "completed", "success")
+    assert f"/runs/{run_id}" in check["details_url"] and "calc.py" in check["output"]["summary"]
 
     tracking = [c for c in bot_comments(stack, number) if f"codexbot:run={run_id}" in c["body"]]
     assert len(tracking) == 1 and "succeeded" in tracking[0]["body"] and pull["html_url"] in tracking[0]["body"]

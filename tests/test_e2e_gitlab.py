@@ -49,6 +49,8 @@ def test_note_on_an_issue_opens_a_merge_request_with_the_fix(stack, redis_conn):
     assert len(notes) == 1 and "succeeded" in notes[0]["body"] and run_id in notes[0]["body"]
     awards = {a["name"] for a in stack.gitlab.award_emoji(PROJECT, issue["iid"], note_id=_note_id(stack, issue["iid"]))}
     assert {"eyes", "rocket"} <= awards
+    statuses = stack.gitlab.commit_statuses(PROJECT, stack.gitlab.branch_head(PROJECT, mr["source_branch"]))
+    assert [s["status"] for s in statuses][-1] == "success" and f"/runs/{run_id}" in statuses[-1]["target_url"]
 
 
 def _note_id(stack, iid):
