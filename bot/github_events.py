@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.commands import parse_command
@@ -20,6 +21,10 @@ def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Tri
         return Ignored(f"comment {action}: only new comments start tasks")
     if event == "issues" and action == "labeled":
         return _from_label(payload, rules)
+    if event == "pull_request_review" and action == "submitted":
+        return _from_review(payload, rules)
+    if event == "pull_request_review_comment" and action == "created":
+        return _from_review_comment(payload, rules)
     return Ignored(f"{event}{'.' + action if isinstance(action, str) else ''} is not acted on")
 
 
@@ -62,6 +67,56 @@ def _from_label(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     command = Command(kind="task", text=_issue_text(issue))
     return _trigger(payload, "issues", "label", issue, sender, command, comment_id=None,
                     url=_opt(issue, "html_url", str, "issue") or "")
+
+
+def _from_review(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    """A review of the bot's own pull request: changes requested, or a comment review with a command."""
+    review, pull, sender = _get(payload, "review", dict), _get(payload, "pull_request", dict), _get(payload, "sender", dict)
+    if _is_bot(sender, rules):
+        return Ignored("review by a bot")
+    if pull.get("state") != "open" or not _is_own_pull(pull, rules):
+        return Ignored("reviews start follow-ups only on codexbot's own open pull requests")
+    state = str(review.get("state", "")).lower()
+    body = _opt(review, "body", str, "review") or ""
+    command = parse_command(body, rules.command)
+    if state == "changes_requested" and command is None:
+        command = Command(kind="task", text=body.strip() or "Address the review comments.")
+    if command is None:
+        return Ignored(f"review {state or 'submitted'} without a {rules.command} command")
+    return replace(_trigger(payload, "pull_request_review", "review", _pull_as_issue(pull), sender, command,
+                            comment_id=None, url=_opt(review, "html_url", str, "review") or ""),
+                   review_id=_get(review, "id", int, "review"))
+
+
+def _from_review_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    """`/codex …` written on a line of a pull request."""
+    comment, pull, sender = _get(payload, "comment", dict), _get(payload, "pull_request", dict), _get(payload, "sender", dict)
+    if _is_bot(sender, rules):
+        return Ignored("review comment by a bot")
+    if pull.get("state") != "open":
+        return Ignored("review comment on a closed pull request")
+    command = parse_command(_opt(comment, "body", str, "comment"), rules.command)
+    if command is None:
+        return Ignored("review comments without a command wait for the review to be submitted")
+    if command.kind == "task" and not command.text:
+        command = Command(kind="task", text="Address this comment.", notes=command.notes)
+    return replace(_trigger(payload, "pull_request_review_comment", "review", _pull_as_issue(pull), sender, command,
+                            comment_id=None, url=_opt(comment, "html_url", str, "comment") or ""),
+                   review_comment_id=_get(comment, "id", int, "comment"))
+
+
+def _pull_as_issue(pull: dict[str, Any]) -> dict[str, Any]:
+    return {**pull, "pull_request": {"url": pull.get("url")}}
+
+
+def _is_own_pull(pull: dict[str, Any], rules: Rules) -> bool:
+    """Opened by codexbot: its configured login, else a bot account on a codex/ branch."""
+    author = _get(pull, "user", dict, "pull_request")
+    login = str(author.get("login", "")).casefold()
+    if rules.bot_logins:
+        return login in rules.bot_logins
+    head = pull.get("head") if isinstance(pull.get("head"), dict) else {}
+    return author.get("type") == "Bot" and str(head.get("ref", "")).startswith("codex/")
 
 
 def _trigger(payload, event, source, issue, sender, command, *, comment_id, url) -> Trigger:

@@ -1,4 +1,4 @@
-"""Stopping a run on request: a watcher that kills the sandbox's running command when `/codex cancel` comes."""
+"""How runs end early: the outcomes a run can raise, and stopping on request (`/codex cancel`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,20 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from jobs import runs
+
+
+class RunFailed(Exception):
+    """Ends a run with the one sentence the tracking comment shows."""
+
+
+class RunCancelled(Exception):
+    """Someone asked the run to stop (`/codex cancel`); the message says who."""
+
+
+def cancel_reason(conn, run_id: str) -> str | None:
+    """Asked by the agent before each step, so `/codex cancel` stops it within one step."""
+    who = runs.cancel_requested(conn, run_id)
+    return f"cancelled by @{who}" if who is not None else None
 
 
 @contextmanager

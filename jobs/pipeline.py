@@ -6,27 +6,27 @@ import json
 import logging
 import traceback
 from dataclasses import replace
-from pathlib import Path
-from urllib.parse import urlparse
 
 from jobs import janitor, metrics, runs, workspace
-from jobs.agent.loop import Agent, AgentResult, Limits
-from jobs.agent.model import ModelError, default_api, make_model
-from jobs.agent.prices import parse_prices
-from jobs.cancellation import cancel_watch
+from jobs.agent.loop import AgentResult
+from jobs.agent.model import ModelError
+from jobs.agent_setup import build_agent, permission_problem
+from jobs.cancellation import RunCancelled, RunFailed, cancel_reason, cancel_watch
+from jobs.checkout import check_out, finish_workspace
 from jobs.context import Services, current
-from jobs.forges.base import Forge, ForgeError, ForgeNotFound
+from jobs.forges.base import Forge, ForgeError
+from jobs.followups import finish_followup, plan_followup, report_check
 from jobs.forge_factory import make_forge
 from jobs.intake import load_task
 from jobs.links import sign_run_link
-from jobs.mirrors import Mirrors
+from jobs.locks import lock_key, pull_request_lock
 from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
 from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.replay import record_outcome
-from jobs.replies import earlier_runs, reply_to_control_command
+from jobs.replies import latest_task, reply_to_control_command
 from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
-from jobs.settings import PERMISSION_LEVELS, SettingsError
+from jobs.settings import SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
 from jobs.tracking import Progress, render_tracking
 from jobs.types import Task
@@ -34,14 +34,6 @@ from jobs.types import Task
 log = logging.getLogger("codexbot.pipeline")
 KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError)
 BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com")
-
-
-class RunFailed(Exception):
-    """Ends a run with the one sentence the tracking comment shows."""
-
-
-class RunCancelled(Exception):
-    """Someone asked the run to stop (`/codex cancel`); the message says who."""
 
 
 def run_task(run_id: str) -> str:
@@ -60,6 +52,8 @@ class Pipeline:
         self.tracking_id: int | None = None
         self.link = sign_run_link(self.settings.public_url, self.settings.secret_key, run_id)
         self.workdir = services.workspaces / run_id
+        self.task_text = ""  # on a pull request: the follow-up task built from the review
+        self.review: list = []  # the review's line comments this run answers
         self.outcome = "failed"  # set by _finish; decides whether _cleanup keeps the workspace
         self.claim: janitor.WorkspaceClaim | None = None
         self.protected_paths: tuple[str, ...] = ()
@@ -80,9 +74,7 @@ class Pipeline:
             return self._run(task)
         except (RunCancelled, SandboxCancelled) as exc:
             return self._finish("cancelled", str(exc))
-        except RunFailed as exc:
-            return self._finish("failed", str(exc))
-        except KNOWN_FAILURES as exc:
+        except (RunFailed, *KNOWN_FAILURES) as exc:
             return self._finish("failed", str(exc))
         except Exception as exc:  # the job boundary: say so on the issue, then let RQ record it
             self.log("internal error:\n" + traceback.format_exc())
@@ -104,6 +96,18 @@ class Pipeline:
         else:
             self._authorize(trigger.author)
         self.forge.react(trigger.number, trigger.comment_id, "eyes")
+        if not trigger.is_pull_request:
+            return self._run_task(task)
+        key = lock_key(trigger.forge, trigger.repo, trigger.number)
+        with pull_request_lock(self.conn, key, self.run_id, self.settings.job_timeout, self._wait_behind,
+                               self.check_cancelled):
+            return self._run_task(task)
+
+    def _wait_behind(self, holder: str) -> None:
+        self.log(f"waiting for run {holder} on this pull request to finish: one run writes to a branch at a time")
+        self.progress("queued", detail=f"behind run {holder[:8]}")
+
+    def _run_task(self, task: Task) -> str:
         self.progress("checking out")
         repo, config, base_branch, push_branch = self._prepare(task)
         sandbox = make_sandbox(self.settings.sandbox, self.workdir)
@@ -122,21 +126,16 @@ class Pipeline:
 
     def _retry_of(self, task: Task) -> Task:
         """`/codex retry`: the latest task asked for here, run again under this run's id."""
-        for run in earlier_runs(self.conn, task):
-            earlier = load_task(self.conn, run.run_id)
-            if earlier is not None and earlier.trigger.command.kind == "task":
-                self.log(f"retrying run {run.run_id} ({run.status})")
-                return replace(task, trigger=replace(task.trigger, command=earlier.trigger.command))
-        raise RunFailed(f"there is no earlier task here to retry: ask for one with {self.settings.command} <task>")
+        retried = latest_task(self.conn, task)
+        if retried is None:
+            raise RunFailed(f"there is no earlier task here to retry: ask for one with {self.settings.command} <task>")
+        self.log(f"retrying run {retried.run_id}")
+        return replace(task, trigger=replace(task.trigger, command=retried.trigger.command))
 
     def _authorize(self, login: str) -> None:
-        try:
-            level = self.forge.permission(login)
-        except ForgeNotFound:
-            level = "none"  # not a collaborator at all
-        needed = self.settings.min_permission
-        if PERMISSION_LEVELS.index(needed) > (PERMISSION_LEVELS.index(level) if level in PERMISSION_LEVELS else -1):
-            raise RunFailed(f"@{login} needs {needed} access to this repository to run codexbot, and has {level}; nothing was run")
+        problem = permission_problem(self.forge, login, self.settings.min_permission)
+        if problem:
+            raise RunFailed(problem)
 
     def _prepare(self, task: Task) -> tuple[object, RepoConfig, str, str]:
         trigger = task.trigger
@@ -145,23 +144,15 @@ class Pipeline:
         agents = self.forge.read_file("AGENTS.md", repo.default_branch) or ""
         base_branch, push_branch = repo.default_branch, branch_name(trigger, self.run_id)
         if trigger.is_pull_request:
-            pull = self.forge.issue(trigger.number).pull
-            if pull is None or pull.head_repo != repo.full_name:
+            followup = plan_followup(self.forge, trigger, repo.full_name)
+            if followup is None:
                 raise RunFailed("this pull request comes from a fork, which codexbot cannot push to; "
                                 "comment on an issue instead")
-            base_branch = push_branch = pull.head_branch
-        janitor.remove_tree(self.workdir)  # an earlier attempt's, kept because it failed
-        janitor.sweep_workspaces(self.services.workspaces, self.settings.keep_failed_seconds)
+            base_branch = push_branch = followup.branch
+            self.review, self.task_text = followup.comments, followup.task_text
         read = self.forge.git_credentials(write=False)
-        mirrors = Mirrors(Path(self.settings.data_dir) / "mirrors")
-        checkout = mirrors.checkout(repo.clone_url, f"{urlparse(repo.clone_url).hostname}/{repo.id}", read,
-                                    base_branch, self.workdir)
-        for note in checkout.notes:
-            self.log(f"note: {note}")
-        for name in janitor.evict_mirrors(mirrors.root, self.settings.mirror_max_bytes):
-            self.log(f"removed the least recently used mirror {name} (CODEXBOT_MIRROR_MAX_BYTES)")
-        self.saved_git_config = (self.workdir / ".git" / "config").read_text()
-        self.base_sha = checkout.base_sha
+        prepared = check_out(self.settings, self.services.workspaces, repo, read, base_branch, self.workdir, self.log)
+        self.base_sha, self.saved_git_config = prepared.base_sha, prepared.saved_git_config
         self.protected_paths = config.protected_paths
         if push_branch != base_branch and workspace.create_branch(self.workdir, push_branch, read):
             self.log(f"{push_branch} exists from an earlier attempt of this run; continuing from it")
@@ -180,17 +171,11 @@ class Pipeline:
 
     def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
         self.progress("agent working")
-        s, command = self.settings, task.trigger.command
-        model = make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, s.openai_api_key,
-                           command.model or s.model, s.reasoning_effort or None, s.model_timeout,
-                           max_retries=s.model_retries, on_retry=self.log)
-        limits = Limits(max_steps=config.max_steps, wall_seconds=s.agent_seconds, command_timeout=config.test_timeout,
-                        max_tokens=s.max_tokens or None, max_cost=s.max_cost or None,
-                        context_tokens=s.context_tokens or None)
-        agent = Agent(model, sandbox, limits, on_event=self.log, should_stop=self._cancel_reason,
-                      prices=parse_prices(s.model_prices))
+        command = task.trigger.command
+        agent = build_agent(self.settings, command, config, sandbox, self.log,
+                            lambda: cancel_reason(self.conn, self.run_id))
         try:
-            result = agent.run(command.text, instructions=config.instructions,
+            result = agent.run(self.task_text or command.text, instructions=config.instructions,
                                test_command=detect_test_command(self.workdir, config.test_command))
         except ModelError as error:
             if error.partial is not None:
@@ -205,11 +190,6 @@ class Pipeline:
         self.log(f"agent stopped after {result.steps} steps: {result.stop_reason}")
         workspace.reset_git_dir(self.workdir, self.saved_git_config)
         return result
-
-    def _cancel_reason(self) -> str | None:
-        """Asked by the agent before each step, so `/codex cancel` stops it within one step."""
-        who = runs.cancel_requested(self.conn, self.run_id)
-        return f"cancelled by @{who}" if who is not None else None
 
     def _store_transcript(self, transcript: dict) -> None:
         self.conn.set(f"codexbot:run:{self.run_id}:transcript", self.redactor.redact(json.dumps(transcript)))
@@ -248,21 +228,23 @@ class Pipeline:
         self.log(f"pushed {head[:12]} to {push_branch}")
         self._report_check(head, tests)
         if trigger.is_pull_request:
-            return self._finish("succeeded", f"pushed a new commit to `{push_branch}`. "
-                                + (tests.summary() if tests else "No tests were run."))
+            return self._finish_followup(trigger, head, result, tests, push_branch)
         body = pull_request_body(trigger, result.summary, tests, workspace.diff_stat(self.workdir, self.base_sha), self.link)
         pull = self.forge.open_pull_request(push_branch, base_branch, pull_request_title(text), self.redactor.redact(body))
         runs.update_run(self.conn, self.run_id, pr_url=pull.url)
         verdict = tests.summary() if tests else "no tests were run"
         return self._finish("succeeded", f"opened {pull.url} ({verdict}).")
 
+    def _finish_followup(self, trigger, head: str, result: AgentResult, tests, push_branch: str) -> str:
+        """Answer on each addressed review thread and keep the bot's pull request description whole."""
+        message = finish_followup(self.forge, trigger, self.review, head, result.summary, tests, push_branch,
+                                  self.run_id, self.link, self.redactor.redact)
+        return self._finish("succeeded", message)
+
     def _report_check(self, sha: str, tests: TestResult | None) -> None:
         """A check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page."""
-        check = self.forge.start_check(sha, "codexbot", self.link)
-        verdict = tests.summary() if tests is not None else "no tests were run"
         stat = workspace.diff_stat(self.workdir, self.base_sha)
-        self.forge.finish_check(check, "success" if tests is None or tests.ok else "failure", verdict,
-                                self.redactor.redact(f"{verdict}\n\n```\n{stat}\n```\n\n[Run log]({self.link})"))
+        report_check(self.forge, sha, tests, stat, self.link, self.redactor.redact)
 
     def progress(self, phase: str, detail: str = "") -> None:
         self.check_cancelled()
@@ -309,11 +291,7 @@ class Pipeline:
             except ForgeError as exc:
                 self.log(f"could not revoke the run's tokens: {exc}")
         try:
-            keep = self.settings.keep_failed_seconds
-            if janitor.finish_workspace(self.workdir, self.outcome != "succeeded", keep):
-                self.log(f"kept the workspace of this failed run for {keep} s (CODEXBOT_KEEP_FAILED_SECONDS)")
-        except OSError as exc:
-            self.log(f"could not remove the workspace: {exc}")
+            finish_workspace(self.settings, self.workdir, self.outcome != "succeeded", self.log)
         finally:
             if self.claim is not None:
                 self.claim.release()

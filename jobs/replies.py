@@ -11,7 +11,7 @@ from rq.serializers import JSONSerializer
 
 from jobs import runs
 from jobs.forges.base import Forge
-from jobs.intake import job_id_for
+from jobs.intake import job_id_for, load_task
 from jobs.links import sign_run_link
 from jobs.settings import Settings
 from jobs.tracking import marker, render_help
@@ -40,6 +40,15 @@ def earlier_runs(conn: redis.Redis, task: Task) -> list[runs.Run]:
     ids = [rid for rid in runs.runs_on_thread(conn, t.forge, t.repo, t.number) if rid != task.run_id]
     found = [runs.load_run(conn, rid) for rid in reversed(ids)]
     return [run for run in found if run is not None and run.trigger.get("command") in ("task", "retry")]
+
+
+def latest_task(conn: redis.Redis, task: Task) -> Task | None:
+    """The last task asked for on this issue or pull request before this one (for `/codex retry`)."""
+    for run in earlier_runs(conn, task):
+        earlier = load_task(conn, run.run_id)
+        if earlier is not None and earlier.trigger.command.kind == "task":
+            return earlier
+    return None
 
 
 def render_status(conn: redis.Redis, task: Task, settings: Settings) -> str:

@@ -35,7 +35,7 @@ class Trigger:
 
     forge: Literal["github", "gitlab"]
     event: str
-    source: Literal["comment", "label"]
+    source: Literal["comment", "label", "review"]
     repo: str  # owner/name (GitLab: the project's path with namespace)
     repo_id: int
     number: int  # issue or pull/merge request number
@@ -46,6 +46,8 @@ class Trigger:
     command: Command
     comment_id: int | None = None
     url: str = ""
+    review_id: int | None = None  # a submitted review whose line comments the run addresses
+    review_comment_id: int | None = None  # one line comment with the command in it
 
     def __post_init__(self) -> None:
         if "/" not in self.repo:

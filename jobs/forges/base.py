@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
 
@@ -74,6 +74,18 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class ReviewComment:
+    """A comment on a line of a pull request, with the hunk of the diff it refers to."""
+
+    id: int
+    path: str
+    line: int | None
+    diff_hunk: str
+    body: str
+    author: str
+
+
+@dataclass(frozen=True)
 class GitCredentials:
     """What the workspace's credential helper answers; repr hides the password."""
 
@@ -115,3 +127,14 @@ class Forge(Protocol):
     def finish_check(self, check_id: int, conclusion: str, title: str, summary: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReviewThreads(Protocol):
+    """Line comments of pull request reviews (GitHub); GitLab's diff notes arrive as plain notes instead."""
+
+    def review_comments(self, number: int, review_id: int) -> list[ReviewComment]: ...
+
+    def review_comment(self, number: int, comment_id: int) -> ReviewComment: ...
+
+    def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> None: ...

@@ -15,7 +15,7 @@ from urllib3.util.retry import Retry
 
 from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflict, ForgeError,
                               ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
-                              Issue, PullRequest, Repository)
+                              Issue, PullRequest, Repository, ReviewComment)
 from jobs.github_app import GitHubApp
 
 API_PERMISSIONS = {"issues": "write", "pull_requests": "write", "checks": "write",
@@ -158,6 +158,22 @@ class GitHubForge:
                 pull.edit(**changes)
             return _pull(pull)
 
+    def review_comments(self, number: int, review_id: int) -> list[ReviewComment]:
+        with self._calling(f"read the comments of review {review_id} on #{number}", "pull_requests: read",
+                           self._missing(f"review {review_id} on pull request #{number}")):
+            pull = self._repo.get_pull(number)
+            return [_review_comment(c) for c in pull.get_single_review_comments(review_id)]
+
+    def review_comment(self, number: int, comment_id: int) -> ReviewComment:
+        with self._calling(f"read review comment {comment_id}", "pull_requests: read",
+                           self._missing(f"review comment {comment_id}")):
+            return _review_comment(self._repo.get_pull(number).get_review_comment(comment_id))
+
+    def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> None:
+        with self._calling(f"reply on review thread {comment_id}", "pull_requests: write",
+                           self._missing(f"review comment {comment_id}")):
+            self._repo.get_pull(number).create_review_comment_reply(comment_id, body)
+
     def read_file(self, path: str, ref: str) -> str | None:
         with self._calling(f"read {path} at {ref}", "contents: read"):
             try:
@@ -277,3 +293,9 @@ def _pull(pull) -> PullRequest:
     return PullRequest(number=pull.number, url=pull.html_url, head_branch=pull.head.ref,
                        head_repo=head_repo, head_sha=pull.head.sha, base_branch=pull.base.ref,
                        state=pull.state, title=pull.title, body=pull.body or "")
+
+
+def _review_comment(comment) -> ReviewComment:
+    return ReviewComment(id=comment.id, path=comment.path, line=comment.line or comment.original_line,
+                         diff_hunk=comment.diff_hunk or "", body=comment.body or "",
+                         author=comment.user.login if comment.user else "")

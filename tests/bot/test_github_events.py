@@ -149,3 +149,45 @@ def test_malformed_payloads_raise_payload_error_naming_the_field(breakage):
 def test_comment_body_of_the_wrong_type_is_a_payload_error():
     with pytest.raises(PayloadError, match="comment.body"):
         parse_github_event("issue_comment", comment(["/codex"]), RULES)
+
+
+def review(state="changes_requested", body="", author_login="codexbot[bot]", author_type="Bot", ref="codex/7-abc"):
+    payload = copy.deepcopy(load_corpus("github", "pull_request_review", "submitted.json"))
+    payload["review"].update(state=state, body=body)
+    payload["pull_request"]["user"].update(login=author_login, type=author_type)
+    payload["pull_request"]["head"]["ref"] = ref
+    return payload
+
+
+OWN = Rules(bot_logins=frozenset({"codexbot[bot]"}))
+
+
+def test_changes_requested_on_the_bots_pull_request_is_a_follow_up():
+    payload = review(body="Please rename the helper.")
+    result = parse_github_event("pull_request_review", payload, OWN)
+    assert isinstance(result, Trigger) and result.is_pull_request and result.source == "review"
+    assert result.review_id == payload["review"]["id"] and result.number == payload["pull_request"]["number"]
+    assert result.command.text == "Please rename the helper." and result.comment_id is None
+
+
+def test_commented_review_needs_a_command_and_approvals_start_nothing():
+    assert isinstance(parse_github_event("pull_request_review", review("commented", "nice"), OWN), Ignored)
+    assert parse_github_event("pull_request_review", review("commented", "/codex add a test"), OWN).command.text == "add a test"
+    assert isinstance(parse_github_event("pull_request_review", review("approved", "LGTM"), OWN), Ignored)
+
+
+def test_reviews_of_other_peoples_pull_requests_start_nothing():
+    human = review(author_login="Codertocat", author_type="User")
+    assert "codexbot's own" in parse_github_event("pull_request_review", human, OWN).reason
+    dependabot = review(author_login="dependabot[bot]", ref="dependabot/pip/x")
+    assert isinstance(parse_github_event("pull_request_review", dependabot, Rules()), Ignored)
+    assert isinstance(parse_github_event("pull_request_review", review(), Rules()), Trigger)  # a codex/ branch
+
+
+def test_review_comment_with_a_command_names_its_thread():
+    payload = load_corpus("github", "pull_request_review_comment", "created.json")
+    payload["comment"]["body"] = "/codex use a constant here"
+    result = parse_github_event("pull_request_review_comment", payload, RULES)
+    assert result.review_comment_id == payload["comment"]["id"] and result.command.text == "use a constant here"
+    payload["comment"]["body"] = "just a thought"
+    assert isinstance(parse_github_event("pull_request_review_comment", payload, RULES), Ignored)

@@ -11,6 +11,7 @@ from .github_auth import FULL_PERMISSIONS, generate_app_key, mint_token, sign_ap
 from .github_dispatch import Dispatcher
 from .github_shapes import Shapes
 from .github_state import GitHubState
+from .github_reviews import Reviews, comment_shape, review_shape
 from .github_webhooks import Delivery, WebhookSender
 from .serving import BackgroundServer
 
@@ -35,6 +36,7 @@ class GitHubEmulator:
         self.requests: list[dict] = []
         self.manifests: dict[str, dict] = {}  # one-time codes of the manifest flow
         self.converted: list[dict] = []  # manifests turned into an App
+        self.reviews = Reviews(self.state)
         self.pushes: list[dict] = []
         self.errors: list[str] = []
         self.webhooks = WebhookSender(app_id)
@@ -193,6 +195,34 @@ class GitHubEmulator:
         payload = {"action": "labeled", **self._issue_context(record, number, user),
                    "label": self.shapes.label(record, label)}
         return self.webhooks.send("issues", payload)
+
+    def review_as(self, login: str, repo: str, number: int, state: str, body: str = "",
+                  comments: list[dict] | None = None) -> Delivery:
+        """Submit a review ("changes_requested", "commented", "approved") with line comments
+        ([{"path", "line", "body"}]) and deliver `pull_request_review` `submitted`."""
+        record, user = self.state.repo(repo), self.state.add_user(login)
+        review = self.reviews.add_review(record, number, user, state, body, comments or [])
+        payload = {"action": "submitted", **self._pull_context(record, number, user),
+                   "review": review_shape(self.url, record, review, self.shapes.user)}
+        return self.webhooks.send("pull_request_review", payload)
+
+    def review_comment_as(self, login: str, repo: str, number: int, path: str, line: int, body: str) -> Delivery:
+        """A single comment on a line of the pull request, delivered as `pull_request_review_comment`."""
+        record, user = self.state.repo(repo), self.state.add_user(login)
+        comment = self.reviews.add_comment(record, number, user, path, line, body)
+        payload = {"action": "created", **self._pull_context(record, number, user),
+                   "comment": comment_shape(self.url, record, comment, self.shapes.user)}
+        return self.webhooks.send("pull_request_review_comment", payload)
+
+    def review_replies(self, comment_id: int) -> list[dict]:
+        """The replies on a review comment's thread, oldest first."""
+        return list(self.reviews.thread(comment_id))
+
+    def _pull_context(self, repo: dict, number: int, sender: dict) -> dict:
+        context = self._issue_context(repo, number, sender)
+        del context["issue"]
+        context["pull_request"] = self.shapes.pull(repo, self.state.issue(repo, number))
+        return context
 
     def redeliver(self, delivery_id: str) -> Delivery:
         return self.webhooks.redeliver(delivery_id)

@@ -1,0 +1,38 @@
+"""Build the agent for one run from the server's settings and the repository's: model, limits, prices."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from jobs.agent.loop import Agent, Limits
+from jobs.agent.model import default_api, make_model
+from jobs.agent.prices import parse_prices
+from jobs.forges.base import Forge, ForgeNotFound
+from jobs.repo_config import RepoConfig
+from jobs.settings import PERMISSION_LEVELS, Settings
+from jobs.types import Command
+
+
+def build_agent(s: Settings, command: Command, config: RepoConfig, sandbox, on_event: Callable[[str], None],
+                should_stop: Callable[[], str | None]) -> Agent:
+    """`--model` on the command wins over CODEXBOT_MODEL; the repository's max_steps over the default."""
+    model = make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, s.openai_api_key,
+                       command.model or s.model, s.reasoning_effort or None, s.model_timeout,
+                       max_retries=s.model_retries, on_retry=on_event)
+    limits = Limits(max_steps=config.max_steps, wall_seconds=s.agent_seconds, command_timeout=config.test_timeout,
+                    max_tokens=s.max_tokens or None, max_cost=s.max_cost or None,
+                    context_tokens=s.context_tokens or None)
+    return Agent(model, sandbox, limits, on_event=on_event, should_stop=should_stop,
+                 prices=parse_prices(s.model_prices))
+
+
+def permission_problem(forge: Forge, login: str, needed: str) -> str | None:
+    """Why this person may not start runs here (checked through the forge's API), or None."""
+    try:
+        level = forge.permission(login)
+    except ForgeNotFound:
+        level = "none"  # not a collaborator at all
+    have = PERMISSION_LEVELS.index(level) if level in PERMISSION_LEVELS else -1
+    if PERMISSION_LEVELS.index(needed) > have:
+        return f"@{login} needs {needed} access to this repository to run codexbot, and has {level}; nothing was run"
+    return None

@@ -1,0 +1,44 @@
+"""A run's workspace from the mirror cache, with the housekeeping that goes with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlparse
+
+from jobs import janitor
+from jobs.forges.base import GitCredentials, Repository
+from jobs.mirrors import Mirrors
+from jobs.settings import Settings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    base_sha: str
+    saved_git_config: str  # .git/config as checked out, restored before host git runs again
+
+
+def check_out(settings: Settings, workspaces: Path, repo: Repository, credentials: GitCredentials, branch: str,
+              workdir: Path, log: Callable[[str], None]) -> Prepared:
+    """Replace any earlier attempt's workspace, sweep crashed runs' leftovers, check out from the mirror."""
+    janitor.remove_tree(workdir)  # an earlier attempt's, kept because it failed
+    janitor.sweep_workspaces(workspaces, settings.keep_failed_seconds)
+    mirrors = Mirrors(Path(settings.data_dir) / "mirrors")
+    checkout = mirrors.checkout(repo.clone_url, f"{urlparse(repo.clone_url).hostname}/{repo.id}", credentials,
+                                branch, workdir)
+    for note in checkout.notes:
+        log(f"note: {note}")
+    for name in janitor.evict_mirrors(mirrors.root, settings.mirror_max_bytes):
+        log(f"removed the least recently used mirror {name} (CODEXBOT_MIRROR_MAX_BYTES)")
+    return Prepared(checkout.base_sha, (workdir / ".git" / "config").read_text())
+
+
+def finish_workspace(settings: Settings, workdir: Path, failed: bool, log: Callable[[str], None]) -> None:
+    """Remove the workspace, or keep a failed run's for CODEXBOT_KEEP_FAILED_SECONDS to debug it."""
+    keep = settings.keep_failed_seconds
+    try:
+        if janitor.finish_workspace(workdir, failed, keep):
+            log(f"kept the workspace of this failed run for {keep} s (CODEXBOT_KEEP_FAILED_SECONDS)")
+    except OSError as exc:
+        log(f"could not remove the workspace: {exc}")

@@ -1,0 +1,106 @@
+"""Pull request reviews in the GitHub emulator: reviews with line comments, replies on their threads."""
+
+from __future__ import annotations
+
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Response
+
+from .github_auth import require
+from .github_http import Ctx, json_response
+from .github_state import ApiError, now_iso
+
+
+class Reviews:
+    """Reviews and review comments, keyed by id; the emulator's state lock guards them."""
+
+    def __init__(self, state):
+        self.state = state
+        self.reviews: dict[int, dict] = {}
+        self.comments: dict[int, dict] = {}
+
+    def add_review(self, repo: dict, number: int, user: dict, state: str, body: str, lines: list[dict]) -> dict:
+        with self.state.lock:
+            review = {"id": self.state.next_id(), "repo_id": repo["id"], "number": number, "user": user,
+                      "state": state, "body": body, "submitted_at": now_iso()}
+            self.reviews[review["id"]] = review
+        for line in lines:
+            self.add_comment(repo, number, user, line["path"], line["line"], line["body"], review["id"])
+        return review
+
+    def add_comment(self, repo: dict, number: int, user: dict, path: str, line: int, body: str,
+                    review_id: int | None = None, in_reply_to: int | None = None) -> dict:
+        with self.state.lock:
+            comment = {"id": self.state.next_id(), "repo_id": repo["id"], "number": number, "user": user,
+                       "path": path, "line": line, "body": body, "review_id": review_id,
+                       "in_reply_to_id": in_reply_to, "created_at": now_iso(),
+                       "diff_hunk": f"@@ -{max(line - 2, 1)},3 +{max(line - 2, 1)},3 @@ (context of {path})"}
+            self.comments[comment["id"]] = comment
+        return comment
+
+    def thread(self, comment_id: int) -> list[dict]:
+        return [c for c in self.comments.values() if c["in_reply_to_id"] == comment_id]
+
+
+def comment_shape(base: str, repo: dict, comment: dict, user_shape) -> dict:
+    api = f"{base}/repos/{repo['full_name']}/pulls/comments/{comment['id']}"
+    data = {"id": comment["id"], "node_id": f"PRRC_{comment['id']}", "url": api, "body": comment["body"],
+            "path": comment["path"], "line": comment["line"], "original_line": comment["line"],
+            "position": comment["line"], "diff_hunk": comment["diff_hunk"], "side": "RIGHT",
+            "pull_request_review_id": comment["review_id"], "user": user_shape(comment["user"]),
+            "commit_id": "0" * 40, "original_commit_id": "0" * 40, "created_at": comment["created_at"],
+            "updated_at": comment["created_at"], "author_association": "MEMBER",
+            "html_url": f"{base}/{repo['full_name']}/pull/{comment['number']}#discussion_r{comment['id']}",
+            "pull_request_url": f"{base}/repos/{repo['full_name']}/pulls/{comment['number']}"}
+    if comment["in_reply_to_id"]:
+        data["in_reply_to_id"] = comment["in_reply_to_id"]
+    return data
+
+
+def review_shape(base: str, repo: dict, review: dict, user_shape) -> dict:
+    return {"id": review["id"], "node_id": f"PRR_{review['id']}", "user": user_shape(review["user"]),
+            "body": review["body"], "state": review["state"], "submitted_at": review["submitted_at"],
+            "commit_id": "0" * 40, "author_association": "MEMBER",
+            "html_url": f"{base}/{repo['full_name']}/pull/{review['number']}#pullrequestreview-{review['id']}",
+            "pull_request_url": f"{base}/repos/{repo['full_name']}/pulls/{review['number']}"}
+
+
+def _pull(ctx: Ctx, owner: str, name: str, number: int, level: str = "read") -> dict:
+    repo = ctx.repo(owner, name)
+    if not ctx.state.issue(repo, number)["pull"]:
+        raise ApiError(404, "Not Found")
+    require(ctx.caller, repo, "pull_requests", level)
+    return repo
+
+
+def list_review_comments(ctx: Ctx, owner: str, name: str, number: int, review_id: int) -> Response:
+    repo = _pull(ctx, owner, name, number)
+    found = [c for c in ctx.emu.reviews.comments.values() if c["review_id"] == review_id and c["number"] == number]
+    return ctx.page([comment_shape(ctx.emu.url, repo, c, ctx.shapes.user) for c in found])
+
+
+def get_review_comment(ctx: Ctx, owner: str, name: str, comment_id: int) -> Response:
+    comment = ctx.emu.reviews.comments.get(comment_id)
+    if comment is None:
+        raise ApiError(404, "Not Found")
+    repo = _pull(ctx, owner, name, comment["number"])
+    return json_response(comment_shape(ctx.emu.url, repo, comment, ctx.shapes.user))
+
+
+def reply_to_comment(ctx: Ctx, owner: str, name: str, number: int, comment_id: int) -> Response:
+    repo = _pull(ctx, owner, name, number, "write")
+    parent = ctx.emu.reviews.comments.get(comment_id)
+    if parent is None or parent["number"] != number:
+        raise ApiError(404, "Not Found")
+    text = ctx.field(ctx.body(), "body")
+    reply = ctx.emu.reviews.add_comment(repo, number, ctx.acting_user(), parent["path"], parent["line"], text,
+                                        in_reply_to=comment_id)
+    return json_response(comment_shape(ctx.emu.url, repo, reply, ctx.shapes.user), 201)
+
+
+RULES = [
+    Rule("/repos/<owner>/<name>/pulls/<int:number>/reviews/<int:review_id>/comments",
+         endpoint=list_review_comments, methods=["GET"]),
+    Rule("/repos/<owner>/<name>/pulls/comments/<int:comment_id>", endpoint=get_review_comment, methods=["GET"]),
+    Rule("/repos/<owner>/<name>/pulls/<int:number>/comments/<int:comment_id>/replies",
+         endpoint=reply_to_comment, methods=["POST"]),
+]
