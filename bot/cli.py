@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from jobs.settings import SettingsError, load_settings, require_web_settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Commands whose modules load the agent are imported only when used, so `serve` never loads it."""
+
+    lazy = {"run": ("bot.cli_local", "run_command"), "logs": ("bot.cli_local", "logs_command"),
+            "apply": ("bot.cli_local", "apply_command")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in self.lazy:
+            module, attr = self.lazy[name]
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A codexbot.toml with settings (names as the environment variables, in lower case).")
 @click.pass_context
@@ -208,3 +226,4 @@ def _settings(ctx: click.Context):
         return load_settings(config_path=ctx.obj.get("config_path"))
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+

@@ -21,6 +21,8 @@ def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Tri
         return Ignored(f"comment {action}: only new comments start tasks")
     if event == "issues" and action == "labeled":
         return _from_label(payload, rules)
+    if event == "issues" and action == "unlabeled":
+        return _from_unlabel(payload, rules)
     if event == "pull_request_review" and action == "submitted":
         return _from_review(payload, rules)
     if event == "pull_request_review_comment" and action == "created":
@@ -66,6 +68,15 @@ def _from_label(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
         return Ignored("label on a closed issue")
     command = Command(kind="task", text=_issue_text(issue))
     return _trigger(payload, "issues", "label", issue, sender, command, comment_id=None,
+                    url=_opt(issue, "html_url", str, "issue") or "")
+
+
+def _from_unlabel(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
+    """Taking the codex label off an issue cancels its queued or running run."""
+    label, issue, sender = _get(payload, "label", dict), _get(payload, "issue", dict), _get(payload, "sender", dict)
+    if str(label.get("name", "")).casefold() != rules.label.casefold() or _is_bot(sender, rules):
+        return Ignored(f"label {label.get('name')!r} removed")
+    return _trigger(payload, "issues", "label", issue, sender, Command(kind="cancel"), comment_id=None,
                     url=_opt(issue, "html_url", str, "issue") or "")
 
 

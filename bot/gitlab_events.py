@@ -53,6 +53,9 @@ def _from_note(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
 def _from_issue(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     attrs = _attributes(payload)
     user = _get(payload, "user", dict)
+    if _label_added(payload, rules.label, removed=True) and not _is_bot(user, rules):
+        return _trigger(payload, "issue", "label", attrs, user, Command(kind="cancel"), False, comment_id=None,
+                        url=_opt(attrs, "url", str, "object_attributes") or "")
     if not _label_added(payload, rules.label):
         return Ignored(f"the {rules.label!r} label was not added")
     if _is_bot(user, rules):
@@ -66,8 +69,8 @@ def _from_issue(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
                     url=_opt(attrs, "url", str, "object_attributes") or "")
 
 
-def _label_added(payload: dict[str, Any], label: str) -> bool:
-    """A label is added when it is in changes.labels.current and not in previous."""
+def _label_added(payload: dict[str, Any], label: str, removed: bool = False) -> bool:
+    """A label is added when it is in changes.labels.current and not in previous (removed: the other way)."""
     changes = payload.get("changes")
     labels = changes.get("labels") if isinstance(changes, dict) else None
     if not isinstance(labels, dict):
@@ -75,6 +78,8 @@ def _label_added(payload: dict[str, Any], label: str) -> bool:
     before = {_title(item) for item in labels.get("previous") or []}
     after = {_title(item) for item in labels.get("current") or []}
     wanted = label.casefold()
+    if removed:
+        return wanted in before and wanted not in after
     return wanted in after and wanted not in before
 
 

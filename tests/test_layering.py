@@ -31,3 +31,14 @@ def test_bot_never_imports_the_agent_or_a_model_client(path, names):
 def test_jobs_never_imports_flask_or_bot(path, names):
     forbidden = {n for n in names if n.split(".")[0] in ("flask", "bot", "werkzeug", "gunicorn")}
     assert not forbidden, f"{path} imports {forbidden}"
+
+
+def test_the_web_side_and_the_cli_load_no_model_client():
+    import subprocess
+    import sys
+
+    code = ("import sys, bot, bot.cli, bot.webhooks.github, bot.webhooks.gitlab, bot.runs_page; "
+            "loaded = [m for m in ('openai', 'jobs.agent.loop', 'jobs.local_run') if m in sys.modules]; "
+            "assert not loaded, loaded")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

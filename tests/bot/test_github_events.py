@@ -77,7 +77,7 @@ def test_label_on_an_issue_with_a_null_body():
     assert parse_github_event("issues", payload, RULES).command.text == payload["issue"]["title"]
 
 
-@pytest.mark.parametrize("name", ["unlabeled.json", "opened.json", "assigned.json"])
+@pytest.mark.parametrize("name", ["opened.json", "assigned.json"])
 def test_other_issue_actions_do_nothing(name):
     payload = load_corpus("github", "issues", name)
     if "label" in payload:
@@ -191,3 +191,12 @@ def test_review_comment_with_a_command_names_its_thread():
     assert result.review_comment_id == payload["comment"]["id"] and result.command.text == "use a constant here"
     payload["comment"]["body"] = "just a thought"
     assert isinstance(parse_github_event("pull_request_review_comment", payload, RULES), Ignored)
+
+
+def test_removing_the_codex_label_cancels():
+    payload = load_corpus("github", "issues", "unlabeled.json")
+    payload["label"]["name"] = "codex"
+    result = parse_github_event("issues", payload, RULES)
+    assert isinstance(result, Trigger) and result.command.kind == "cancel" and result.source == "label"
+    payload["label"]["name"] = "bug"
+    assert isinstance(parse_github_event("issues", payload, RULES), Ignored)

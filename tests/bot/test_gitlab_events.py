@@ -98,7 +98,7 @@ def test_label_added_starts_a_task_from_the_issue():
 
 def test_label_already_there_or_removed_is_not_a_task():
     assert isinstance(parse_gitlab_event("Issue Hook", labeled(["codex"], ["codex"]), RULES), Ignored)
-    assert isinstance(parse_gitlab_event("Issue Hook", labeled([], ["codex"]), RULES), Ignored)
+    assert parse_gitlab_event("Issue Hook", labeled([], ["codex"]), RULES).command.kind == "cancel"
 
 
 def test_corpus_label_example_triggers_when_that_label_is_the_setting():
@@ -118,3 +118,8 @@ def test_malformed_payloads_raise_payload_error(breakage):
     payload.update(breakage)
     with pytest.raises(PayloadError):
         parse_gitlab_event("Note Hook", payload, RULES)
+
+
+def test_removing_the_codex_label_cancels():
+    result = parse_gitlab_event("Issue Hook", labeled(["critical"], ["critical", "codex"]), RULES)
+    assert isinstance(result, Trigger) and result.command.kind == "cancel"
