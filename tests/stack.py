@@ -94,10 +94,10 @@ class Stack:
         return subprocess.run([sys.executable, "-m", "bot", "worker", "--burst"], env=self.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
-    def start_worker(self, log_path: Path | None = None) -> subprocess.Popen:
+    def start_worker(self, log_path: Path | None = None, queues: tuple[str, ...] = ()) -> subprocess.Popen:
         out = open(log_path, "w") if log_path else subprocess.DEVNULL
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=self.env(), cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        argv = [sys.executable, "-m", "bot", "worker"] + [arg for q in queues for arg in ("--queue", q)]
+        proc = subprocess.Popen(argv, env=self.env(), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         self.workers.append(proc)
         return proc
 

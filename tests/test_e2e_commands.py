@@ -84,3 +84,27 @@ def test_retry_with_nothing_to_retry_says_so(stack, redis_conn):
     retry = comment(stack, number, "/codex retry")
     work(stack)
     assert "no earlier task here to retry" in load_run(redis_conn, retry).error
+
+
+def test_cancel_stops_a_running_agent_within_seconds(stack, redis_conn):
+    import time
+
+    stack.model.set_script([{"tool_calls": [{"name": "shell", "arguments": {"command": "sleep 120"}}]}])
+    stack.start_worker(queues=("control",))
+    stack.start_worker(queues=("runs",))
+    number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
+    task_run = comment(stack, number, "/codex fix the failing test")
+    deadline = time.monotonic() + 60
+    while not stack.model.requests and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the sandbox is now running `sleep 120`
+    assert load_run(redis_conn, task_run).status == "running"
+    asked = time.monotonic()
+    comment(stack, number, "/codex cancel")
+    while load_run(redis_conn, task_run).status == "running" and time.monotonic() - asked < 30:
+        time.sleep(0.1)
+    took = time.monotonic() - asked
+    run = load_run(redis_conn, task_run)
+    assert run.status == "cancelled" and "cancel" in run.error + " ".join(c["body"] for c in stack.github.comments(REPO, number))
+    assert took < 5, f"the run stopped {took:.1f} s after the cancel"
+    assert stack.github.list_pulls(REPO) == []
