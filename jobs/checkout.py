@@ -25,13 +25,17 @@ def check_out(settings: Settings, workspaces: Path, repo: Repository, credential
     janitor.remove_tree(workdir)  # an earlier attempt's, kept because it failed
     janitor.sweep_workspaces(workspaces, settings.keep_failed_seconds)
     mirrors = Mirrors(Path(settings.data_dir) / "mirrors")
-    checkout = mirrors.checkout(repo.clone_url, f"{urlparse(repo.clone_url).hostname}/{repo.id}", credentials,
-                                branch, workdir)
+    checkout = mirrors.checkout(repo.clone_url, mirror_key(repo), credentials, branch, workdir)
     for note in checkout.notes:
         log(f"note: {note}")
     for name in janitor.evict_mirrors(mirrors.root, settings.mirror_max_bytes):
         log(f"removed the least recently used mirror {name} (CODEXBOT_MIRROR_MAX_BYTES)")
     return Prepared(checkout.base_sha, (workdir / ".git" / "config").read_text())
+
+
+def mirror_key(repo: Repository) -> str:
+    """One mirror per repository of a forge host."""
+    return f"{urlparse(repo.clone_url).hostname}/{repo.id}"
 
 
 def finish_workspace(settings: Settings, workdir: Path, failed: bool, log: Callable[[str], None]) -> None:

@@ -11,6 +11,7 @@ from jobs import janitor, metrics, runs, workspace
 from jobs.agent.loop import AgentResult
 from jobs.agent.model import ModelError
 from jobs.agent_setup import build_agent, permission_problem
+from jobs.attempts import AttemptPlan, best_of
 from jobs.cancellation import RunCancelled, RunFailed, cancel_reason, cancel_watch
 from jobs.checkout import check_out, finish_workspace
 from jobs.context import Services, current
@@ -54,6 +55,7 @@ class Pipeline:
         self.workdir = services.workspaces / run_id
         self.task_text = ""  # on a pull request: the follow-up task built from the review
         self.review: list = []  # the review's line comments this run answers
+        self.attempts_table = ""  # with --attempts N: the comparison shown on the issue and the PR
         self.outcome = "failed"  # set by _finish; decides whether _cleanup keeps the workspace
         self.claim: janitor.WorkspaceClaim | None = None
         self.protected_paths: tuple[str, ...] = ()
@@ -110,6 +112,10 @@ class Pipeline:
     def _run_task(self, task: Task) -> str:
         self.progress("checking out")
         repo, config, base_branch, push_branch = self._prepare(task)
+        if task.trigger.command.attempts > 1 and not task.trigger.is_pull_request:
+            result, tests = self._best_of(task, repo, config, base_branch)
+            self.progress("publishing")
+            return self._publish(task, result, tests, base_branch, push_branch)
         sandbox = make_sandbox(self.settings.sandbox, self.workdir)
         with cancel_watch(self.conn, self.run_id, sandbox):
             try:
@@ -123,6 +129,21 @@ class Pipeline:
                 sandbox.close()
         self.progress("publishing")
         return self._publish(task, result, tests, base_branch, push_branch)
+
+    def _best_of(self, task: Task, repo, config: RepoConfig, base_branch: str):
+        """`--attempts N`: N independent attempts at once; the chosen one's change lands in this workspace."""
+        command, count = task.trigger.command, task.trigger.command.attempts
+        self.progress("agent working", detail=f"{count} attempts in parallel")
+        plan = AttemptPlan(self.settings, repo, self.forge.git_credentials(write=False), base_branch,
+                           config, command, self.task_text or command.text, self.run_id, self.conn)
+        root = self.services.workspaces.parent / "attempts" / self.run_id
+        chosen, self.attempts_table = best_of(plan, root, count, self.workdir, self.log)
+        self.check_cancelled()
+        if chosen is None:
+            raise RunFailed(f"none of the {count} attempts produced a change; the run log compares them")
+        self._store_transcript(chosen.result.transcript)
+        runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(chosen.result.summary))
+        return chosen.result, chosen.tests
 
     def _retry_of(self, task: Task) -> Task:
         """`/codex retry`: the latest task asked for here, run again under this run's id."""
@@ -230,10 +251,12 @@ class Pipeline:
         if trigger.is_pull_request:
             return self._finish_followup(trigger, head, result, tests, push_branch)
         body = pull_request_body(trigger, result.summary, tests, workspace.diff_stat(self.workdir, self.base_sha), self.link)
-        pull = self.forge.open_pull_request(push_branch, base_branch, pull_request_title(text), self.redactor.redact(body))
+        table = f"\n\n### Attempts\n\n{self.attempts_table}\n" if self.attempts_table else ""
+        pull = self.forge.open_pull_request(push_branch, base_branch, pull_request_title(text),
+                                            self.redactor.redact(body + table))
         runs.update_run(self.conn, self.run_id, pr_url=pull.url)
         verdict = tests.summary() if tests else "no tests were run"
-        return self._finish("succeeded", f"opened {pull.url} ({verdict}).")
+        return self._finish("succeeded", f"opened {pull.url} ({verdict}).{table}")
 
     def _finish_followup(self, trigger, head: str, result: AgentResult, tests, push_branch: str) -> str:
         """Answer on each addressed review thread and keep the bot's pull request description whole."""
