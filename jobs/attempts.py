@@ -12,7 +12,7 @@ from typing import Callable
 from jobs import workspace
 from jobs.agent.loop import AgentResult
 from jobs.agent.model import ModelError
-from jobs.agent_setup import build_agent
+from jobs.agent_setup import SetupFailed, build_agent, run_setup_commands
 from jobs.cancellation import cancel_reason, cancel_watch
 from jobs.checkout import mirror_key
 from jobs.forges.base import GitCredentials, Repository
@@ -78,7 +78,7 @@ def _run_one(plan: AttemptPlan, attempt: Attempt, count: int, log: Callable[[str
     say = lambda line: log(f"[attempt {attempt.index}] {line}")  # noqa: E731
     try:
         _work(plan, attempt, count, say)
-    except (ModelError, SandboxError, workspace.WorkspaceError, OSError) as exc:
+    except (ModelError, SandboxError, SetupFailed, workspace.WorkspaceError, OSError) as exc:
         attempt.error = str(exc)
         say(f"failed: {exc}")
     attempt.seconds, attempt.finished = time.monotonic() - started, time.monotonic()
@@ -93,9 +93,7 @@ def _work(plan: AttemptPlan, attempt: Attempt, count: int, say: Callable[[str], 
     with cancel_watch(plan.conn, plan.run_id, sandbox):
         try:
             sandbox.start_phase("setup")
-            for command in plan.config.setup_commands:
-                if sandbox.run(command, timeout=plan.config.test_timeout).exit_code != 0:
-                    raise SandboxError(f"the setup command `{command}` failed")
+            run_setup_commands(sandbox, plan.config, say)
             sandbox.start_phase("agent", network=plan.config.agent_network)
             agent = build_agent(plan.settings, plan.command, plan.config, sandbox, say,
                                 lambda: cancel_reason(plan.conn, plan.run_id))

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from jobs import workspace
-from jobs.agent.loop import Agent, AgentResult, Limits
-from jobs.agent.model import ModelError, default_api, make_model
+from jobs.agent.loop import Agent, AgentResult
+from jobs.agent.model import ModelError
+from jobs.agent_setup import SetupFailed, build_limits, build_model, run_setup_commands
 from jobs.agent.prices import cost_of, find_price, parse_prices
 from jobs.local_checkout import CheckoutError, Snapshot, change_of, make_snapshot, save_preimages
 from jobs.local_records import RecordError, RunRecord, now
@@ -182,25 +183,18 @@ class LocalRun:
         return RepoConfig(**{**config.__dict__, "instructions": instructions})
 
     def _setup(self, sandbox, config: RepoConfig) -> None:
-        for command in config.setup_commands:
-            done = sandbox.run(command, timeout=config.test_timeout)
-            self.log(f"setup: {command} (exit {done.exit_code}, {done.duration:.1f} s)")
-            if done.exit_code != 0:
-                raise LocalRunError(f"the setup command `{command}` failed with exit code {done.exit_code}; "
-                                    f"fix [setup] in {FILE_NAME}")
+        try:
+            run_setup_commands(sandbox, config, self.log)
+        except SetupFailed as exc:
+            raise LocalRunError(str(exc)) from None
 
     def _agent(self, sandbox, config: RepoConfig, task: str, result: LocalResult) -> AgentResult:
         self._phase("agent working")
         s = self.settings
         prices = parse_prices(s.model_prices)
-        inner = make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, self.api_key,
-                           self.model_name, s.reasoning_effort or None, s.model_timeout, max_retries=s.model_retries,
-                           on_retry=self.log)
-        limits = Limits(max_steps=config.max_steps, wall_seconds=s.agent_seconds, command_timeout=config.test_timeout,
-                        max_tokens=s.max_tokens or None, max_cost=s.max_cost or None,
-                        context_tokens=s.context_tokens or None)
+        inner = build_model(s, self.model_name, self.api_key, self.log)
         model = MeteredModel(inner, prices, self.state, self.changed)
-        agent = Agent(model, sandbox, limits, on_event=self._event, prices=prices)
+        agent = Agent(model, sandbox, build_limits(s, config), on_event=self._event, prices=prices)
         try:
             outcome = agent.run(task, instructions=config.instructions,
                                 test_command=detect_test_command(sandbox.workspace, config.test_command))

@@ -10,7 +10,7 @@ from dataclasses import replace
 from jobs import janitor, metrics, runs, workspace
 from jobs.agent.loop import AgentResult
 from jobs.agent.model import ModelError
-from jobs.agent_setup import build_agent, permission_problem
+from jobs.agent_setup import SetupFailed, build_agent, permission_problem, run_setup_commands
 from jobs.attempts import AttemptPlan, best_of
 from jobs.cancellation import RunCancelled, RunFailed, cancel_reason, cancel_watch
 from jobs.checkout import check_out, finish_workspace
@@ -33,7 +33,8 @@ from jobs.tracking import Progress, render_tracking
 from jobs.types import Task
 
 log = logging.getLogger("codexbot.pipeline")
-KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError)
+KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError,
+                  SetupFailed)
 BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com")
 
 
@@ -183,12 +184,7 @@ class Pipeline:
 
     def _setup(self, sandbox, config: RepoConfig) -> None:
         self.progress("setting up")
-        for command in config.setup_commands:
-            result = sandbox.run(command, timeout=config.test_timeout)
-            self.log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
-            if result.exit_code != 0:
-                raise RunFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "
-                                f"fix [setup] in {FILE_NAME}")
+        run_setup_commands(sandbox, config, self.log)
 
     def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
         self.progress("agent working")
