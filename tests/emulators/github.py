@@ -69,7 +69,7 @@ class GitHubEmulator:
 
     @property
     def shapes(self) -> Shapes:
-        return Shapes(self.url, self._resolve_sha, self.state.role)
+        return Shapes(self.url, self._resolve_sha, self.state.role, self.state.repo_by_id)
 
     def _resolve_sha(self, repo: dict, branch: str) -> str | None:
         return git.branch_head(repo["path"], branch)
@@ -134,12 +134,16 @@ class GitHubEmulator:
         return self.shapes.issue(record, self.state.open_issue(record, title, body, author))
 
     def open_pull(self, repo: str, head: str, title: str, base: str | None = None,
-                  body: str = "", user: str | None = None) -> dict:
+                  body: str = "", user: str | None = None, head_repo: str | None = None) -> dict:
+        """A pull request from `head` of this repository, or of `head_repo` (a fork, made with create_repo)."""
         record = self.state.repo(repo)
-        if git.branch_head(record["path"], head) is None:
-            raise ValueError(f"Branch {head!r} does not exist in {repo}; make it with commit_files().")
+        source = self.state.repo(head_repo) if head_repo else record
+        if git.branch_head(source["path"], head) is None:
+            raise ValueError(f"Branch {head!r} does not exist in {source['full_name']}; make it with commit_files().")
         author = self.state.add_user(user) if user else record["owner"]
         pull = self.state.open_pull(record, head, base or record["default_branch"], title, body, author)
+        if head_repo:
+            pull["pull"]["head_repo_id"] = source["id"]
         return self.shapes.pull(record, pull)
 
     def issue(self, repo: str, number: int) -> dict:

@@ -26,8 +26,9 @@ class Shapes:
     """
 
     def __init__(self, base: str, resolve_sha: Callable[[dict, str], str | None],
-                 role_of: Callable[[dict, str], str]):
+                 role_of: Callable[[dict, str], str], repo_by_id: Callable[[int], dict] | None = None):
         self.base = base
+        self.repo_by_id = repo_by_id
         self.resolve_sha = resolve_sha
         self.role_of = role_of
 
@@ -110,12 +111,17 @@ class Shapes:
                      "diff_url": data["pull_request"]["diff_url"],
                      "patch_url": data["pull_request"]["patch_url"],
                      "issue_url": f"{self.base}/repos/{repo['full_name']}/issues/{number}",
-                     "head": self.pull_end(repo, pull["head"]), "base": self.pull_end(repo, pull["base"]),
+                     "head": self.pull_end(self.head_repo(repo, pull), pull["head"]),
+                     "base": self.pull_end(repo, pull["base"]),
                      "merged": pull["merged"], "merged_at": None, "mergeable": True,
                      "merge_commit_sha": None, "requested_reviewers": [], "commits": 1,
                      "maintainer_can_modify": False})
         del data["pull_request"], data["reactions"]
         return data
+
+    def head_repo(self, repo: dict, pull: dict) -> dict:
+        """The repository the pull request's head branch lives in: a fork's, or the same one."""
+        return self.repo_by_id(pull["head_repo_id"]) if pull.get("head_repo_id") else repo
 
     def pull_end(self, repo: dict, branch: str) -> dict:
         owner = repo["owner"]["login"]
