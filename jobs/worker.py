@@ -10,6 +10,7 @@ from rq.serializers import JSONSerializer
 
 from jobs.context import build_services, configure
 from jobs.intake import control_queue_name, make_queue
+from jobs.reconcile import Policy, Reconciler
 from jobs.settings import Settings, SettingsError
 
 log = logging.getLogger("codexbot.worker")
@@ -34,5 +35,12 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     names = [by_role[role] for role in ("control", "runs") if not queues or role in queues]
     worker = Worker([make_queue(services.redis, n) for n in names], connection=services.redis,
                     serializer=JSONSerializer, name=name)
+    # a connection of its own: the reconciler's thread must not share the worker's socket
+    reconciler = Reconciler(redis.Redis.from_url(settings.redis_url, socket_timeout=10), names,
+                            Policy(job_timeout=settings.job_timeout, command=settings.command))
+    reconciler.start(periodic=not burst)  # one pass now, then every 60 s from a thread of this parent process
     log.info("worker %s listening on queues %s", worker.name, ", ".join(names))
-    return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    try:
+        return worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    finally:
+        reconciler.stop()

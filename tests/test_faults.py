@@ -1,0 +1,214 @@
+"""Killed workers, through the real stack: a run is retried or given up, never lost, never twice published.
+
+Real Redis, real `codexbot worker` processes (RQ) killed with SIGKILL, the GitHub and OpenAI emulators;
+the scripted model holds its answer until the test has killed the worker that asked.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from rq.job import Job, JobStatus
+from rq.registry import StartedJobRegistry
+from rq.serializers import JSONSerializer
+
+from jobs.intake import control_queue_name, job_id_for
+from jobs.reconcile import Policy, give_up_message, reconcile_runs
+from jobs.runs import ALL_RUNS, load_run, read_log
+from tests import sample_repo
+from tests.stack import ROOT, Stack
+
+REPO = sample_repo.REPO
+QUICK = Policy(stale_after=2)  # the killed worker's heartbeat counts as stale after 2 s, not RQ's 90 s
+
+
+class Gate:
+    """A script item that answers only once released, so a worker can be killed while the agent waits on it."""
+
+    def __init__(self, item: dict):
+        self.item, self.entered, self.released = item, threading.Event(), threading.Event()
+
+    def __call__(self, body: dict) -> dict:
+        self.entered.set()
+        self.released.wait(60)
+        return self.item
+
+
+@pytest.fixture
+def stack(redis_server, redis_conn, tmp_path):
+    with Stack(redis_server.url, workdir=tmp_path) as stack:
+        stack.killable: list[subprocess.Popen] = []
+        try:
+            yield stack
+        finally:
+            for proc in stack.killable:
+                kill_tree(proc.pid)
+                proc.wait(10)
+        assert stack.github.errors == []
+
+
+def start_worker(stack, tmp_path) -> subprocess.Popen:
+    """A `codexbot worker` in its own session, so the test can kill all of it."""
+    log = open(tmp_path / f"worker-{len(stack.killable)}.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=stack.env(), cwd=ROOT,
+                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    stack.killable.append(proc)
+    return proc
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue  # not a process, or it exited while we looked
+    return found
+
+
+def process_tree(pid: int) -> set[int]:
+    """pid and all its descendants (RQ's work horse runs in a process group of its own)."""
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo.extend(children(current))
+    return found
+
+
+def kill_tree(pid: int) -> None:
+    """Stop the whole tree until it stops growing, then SIGKILL every process in it: nothing is left behind."""
+    stopped: set[int] = set()
+    while fresh := process_tree(pid) - stopped:
+        for p in fresh:
+            send(p, signal.SIGSTOP)
+        stopped |= fresh
+    for p in stopped:
+        send(p, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in stopped - {pid}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(p) for p in stopped - {pid}), "a killed worker left processes behind"
+
+
+def send(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass  # already gone
+
+
+def alive(pid: int) -> bool:
+    """Running and not a zombie (a zombie is dead; its parent just has not reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def ask(stack) -> tuple[int, str]:
+    number = stack.github.open_issue(REPO, "Tests fail", "`test_add` fails.", user="alice")["number"]
+    delivery = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
+    assert delivery.status == 202, delivery.response
+    return number, json.loads(delivery.response)["run_id"]
+
+
+def queues(stack) -> tuple[str, str]:
+    return control_queue_name(stack.settings.queue), stack.settings.queue
+
+
+def kill_worker_while_agent_works(stack, gate: Gate, proc: subprocess.Popen) -> None:
+    assert gate.entered.wait(60), "the agent never asked the model"
+    kill_tree(proc.pid)
+    proc.wait(10)
+    gate.released.set()
+
+
+def test_a_killed_worker_s_run_is_retried_and_opens_one_pull_request(stack, redis_conn, tmp_path):
+    gate = Gate(sample_repo.fix_script()[0])
+    stack.model.set_script([gate] + sample_repo.fix_script())
+    number, run_id = ask(stack)
+    kill_worker_while_agent_works(stack, gate, start_worker(stack, tmp_path))
+    assert load_run(redis_conn, run_id).status == "running"
+
+    time.sleep(QUICK.stale_after + 0.5)
+    actions = reconcile_runs(redis_conn, queues(stack), policy=QUICK)
+    assert len(actions) == 1 and run_id in actions[0] and "re-queued" in actions[0], actions
+    assert load_run(redis_conn, run_id).status == "queued"
+    assert reconcile_runs(redis_conn, queues(stack), policy=QUICK) == []  # a queued job is alive
+
+    proc = stack.run_worker_burst(timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = load_run(redis_conn, run_id)
+    assert run.status == "succeeded", "\n".join(read_log(redis_conn, run_id))
+    assert run.attempts == 2
+    assert len(stack.github.list_pulls(REPO)) == 1
+    bot = [c for c in stack.github.comments(REPO, number) if c["user"]["type"] == "Bot"]
+    assert len([c for c in bot if f"codexbot:run={run_id}" in c["body"]]) == 1
+    job = Job.fetch(job_id_for(run_id), connection=redis_conn, serializer=JSONSerializer)
+    assert job.get_status() == JobStatus.FINISHED
+
+
+def test_a_run_that_keeps_dying_is_given_up_with_a_clear_error(stack, redis_conn, tmp_path):
+    first, second = Gate(sample_repo.fix_script()[0]), Gate(sample_repo.fix_script()[0])
+    stack.model.set_script([first, second])
+    number, run_id = ask(stack)
+    kill_worker_while_agent_works(stack, first, start_worker(stack, tmp_path))
+    time.sleep(QUICK.stale_after + 0.5)
+    assert "re-queued" in " ".join(reconcile_runs(redis_conn, queues(stack), policy=QUICK))
+
+    # the second time only the work horse dies, as when the kernel's OOM killer picks it; its worker lives on
+    worker = start_worker(stack, tmp_path)
+    assert second.entered.wait(60), "the retried run never reached the agent"
+    [horse] = children(worker.pid)
+    kill_tree(horse)
+    second.released.set()
+    job_id = job_id_for(run_id)
+    deadline = time.monotonic() + 20
+    while Job.fetch(job_id, connection=redis_conn, serializer=JSONSerializer).get_status() != JobStatus.FAILED:
+        assert time.monotonic() < deadline, "the worker did not record its work horse's death"
+        time.sleep(0.1)
+
+    actions = reconcile_runs(redis_conn, queues(stack), policy=Policy())
+    assert len(actions) == 1 and "given up after 2 attempts" in actions[0], actions
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and run.error == give_up_message(Policy())
+    assert "/codex retry" in run.error and "twice" in run.error
+    statuses = [load_run(redis_conn, r.decode()).status for r in redis_conn.zrange(ALL_RUNS, 0, -1)]
+    assert "running" not in statuses and "queued" not in statuses
+    for name in queues(stack):
+        assert StartedJobRegistry(name, connection=redis_conn).get_job_ids() == []
+        assert redis_conn.llen(f"rq:queue:{name}") == 0
+    assert reconcile_runs(redis_conn, queues(stack), policy=QUICK) == []
+    assert stack.github.list_pulls(REPO) == []
+
+
+def test_a_live_worker_s_running_job_is_never_touched(stack, redis_conn, tmp_path):
+    gate = Gate(sample_repo.fix_script()[0])
+    stack.model.set_script([gate] + sample_repo.fix_script()[1:])
+    number, run_id = ask(stack)
+    start_worker(stack, tmp_path)
+    assert gate.entered.wait(60), "the agent never asked the model"
+    try:
+        for _ in range(3):
+            assert reconcile_runs(redis_conn, queues(stack)) == []
+            assert load_run(redis_conn, run_id).status == "running"
+            time.sleep(1)
+    finally:
+        gate.released.set()
+    deadline = time.monotonic() + 90
+    while not load_run(redis_conn, run_id).is_final:
+        assert time.monotonic() < deadline, "the live worker did not finish its run"
+        time.sleep(0.2)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "succeeded" and run.attempts == 1, "\n".join(read_log(redis_conn, run_id))
+    assert len(stack.github.list_pulls(REPO)) == 1
