@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gitlab
 import pytest
@@ -14,6 +12,7 @@ import requests
 from bot.event_fields import Rules
 from bot.gitlab_events import parse_gitlab_event
 from tests.emulators.gitlab import GitLabEmulator
+from tests.emulators.receiver import webhook_receiver
 from tests.test_emulators import git
 
 PROJECT, OTHER = "acme/tools/app", "acme/other"
@@ -188,24 +187,8 @@ def test_git_clone_and_push_follow_token_scopes_and_projects(gl_emu, tmp_path):
 
 @pytest.fixture
 def receiver():
-    """A tiny webhook endpoint on 127.0.0.1 that keeps what it got and answers 202."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(202)
-            self.end_headers()
-            self.wfile.write(b"queued")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/webhooks/gitlab", received
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver("/webhooks/gitlab") as endpoint:
+        yield endpoint
 
 
 def test_note_hook_carries_gitlab_headers_and_parses_into_a_trigger(gl_emu, receiver):

@@ -8,8 +8,6 @@ import hmac
 import json
 import os
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import github
 import openai
@@ -20,6 +18,7 @@ from github import Auth
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.github_auth import generate_app_key
 from tests.emulators.openai_api import OpenAIEmulator
+from tests.emulators.receiver import webhook_receiver
 
 REPO, OTHER = "octo/app", "octo/other"
 READ_ONLY = {"contents": "read", "issues": "read", "pull_requests": "read"}
@@ -233,25 +232,8 @@ def test_git_upload_pack_accepts_a_gzip_request_body(gh):
 
 @pytest.fixture
 def receiver():
-    """A tiny webhook endpoint on 127.0.0.1 that keeps what it got and answers 202."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((dict(self.headers), body))
-            self.send_response(202)
-            self.end_headers()
-            self.wfile.write(b"queued")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/webhooks/github", received
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver("/webhooks/github") as endpoint:
+        yield endpoint
 
 
 def test_comment_webhook_is_signed_and_redelivered_with_the_same_id_and_body(gh, receiver):
