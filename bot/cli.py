@@ -45,7 +45,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
               help="gunicorn worker processes (default: CODEXBOT_WEB_WORKERS, else 2 per core + 1).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Run the web side: webhooks, health check (and later the run pages)."""
+    """Run the web side under gunicorn: webhooks, run pages, /metrics and /healthz."""
     from bot import create_app
     from bot.logs import configure_logging
     from bot.server import serve as run_server
