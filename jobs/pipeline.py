@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 import traceback
 from dataclasses import replace
 
@@ -35,6 +37,7 @@ from jobs.types import Task
 log = logging.getLogger("codexbot.pipeline")
 KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError,
                   SetupFailed)
+TRACKING_EDIT_SECONDS = 15  # a long run must not hit the forge's secondary rate limits with edits
 BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com")
 
 
@@ -56,6 +59,7 @@ class Pipeline:
         self.workdir = services.workspaces / run_id
         self.task_text = ""  # on a pull request: the follow-up task built from the review
         self.review: list = []  # the review's line comments this run answers
+        self.tracking_edited = 0.0  # when the tracking comment was last edited (monotonic)
         self.attempts_table = ""  # with --attempts N: the comparison shown on the issue and the PR
         self.outcome = "failed"  # set by _finish; decides whether _cleanup keeps the workspace
         self.claim: janitor.WorkspaceClaim | None = None
@@ -189,7 +193,7 @@ class Pipeline:
     def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
         self.progress("agent working")
         command = task.trigger.command
-        agent = build_agent(self.settings, command, config, sandbox, self.log,
+        agent = build_agent(self.settings, command, config, sandbox, self._agent_event,
                             lambda: cancel_reason(self.conn, self.run_id))
         try:
             result = agent.run(self.task_text or command.text, instructions=config.instructions,
@@ -265,6 +269,16 @@ class Pipeline:
         stat = workspace.diff_stat(self.workdir, self.base_sha)
         report_check(self.forge, sha, tests, stat, self.link, self.redactor.redact)
 
+    def _agent_event(self, line: str) -> None:
+        """Each step goes to the log; the tracking comment shows the step, edited at most every 15 s."""
+        self.log(line)
+        match = re.match(r"step (\d+):", line)
+        if match and time.monotonic() - self.tracking_edited >= TRACKING_EDIT_SECONDS:
+            try:
+                self._update_tracking(Progress(self.run_id, self.link, phase="agent working", detail=f"step {match[1]}"))
+            except ForgeError as exc:  # a missed progress edit is not worth ending the run for
+                self.log(f"could not update the tracking comment: {exc}")
+
     def progress(self, phase: str, detail: str = "") -> None:
         self.check_cancelled()
         self.log(f"phase: {phase}")
@@ -286,6 +300,7 @@ class Pipeline:
         return outcome
 
     def _update_tracking(self, progress: Progress) -> None:
+        self.tracking_edited = time.monotonic()
         body = self.redactor.redact(render_tracking(progress))
         number = load_task(self.conn, self.run_id).trigger.number
         if self.tracking_id is None:
