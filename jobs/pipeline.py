@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import traceback
 from dataclasses import replace
 
@@ -31,7 +30,7 @@ from jobs.replies import latest_task, reply_to_control_command
 from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
 from jobs.settings import SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
-from jobs.tracking import Progress, render_tracking
+from jobs.tracking import TrackingComment
 from jobs.types import Task
 
 log = logging.getLogger("codexbot.pipeline")
@@ -54,12 +53,11 @@ class Pipeline:
         self.redactor.add(self.settings.openai_api_key, self.settings.secret_key, *self.settings.github_webhook_secret)
         self.forge: Forge | None = None
         self.forge_secrets = lambda: ()
-        self.tracking_id: int | None = None
+        self.tracking: TrackingComment | None = None
         self.link = sign_run_link(self.settings.public_url, self.settings.secret_key, run_id)
         self.workdir = services.workspaces / run_id
         self.task_text = ""  # on a pull request: the follow-up task built from the review
         self.review: list = []  # the review's line comments this run answers
-        self.tracking_edited = 0.0  # when the tracking comment was last edited (monotonic)
         self.attempts_table = ""  # with --attempts N: the comparison shown on the issue and the PR
         self.outcome = "failed"  # set by _finish; decides whether _cleanup keeps the workspace
         self.claim: janitor.WorkspaceClaim | None = None
@@ -75,9 +73,11 @@ class Pipeline:
         # before the run is marked running: a second copy of a run in progress here stops without touching it
         self.claim = janitor.WorkspaceClaim(self.workdir)
         runs.update_run(self.conn, self.run_id, status="running", attempts=record.attempts + 1)
-        self.tracking_id = record.tracking_comment_id
         try:
             self.forge, self.forge_secrets = make_forge(self.services, task.trigger)
+            self.tracking = TrackingComment(
+                self.forge, task.trigger.number, self.run_id, self.link, self.redactor.redact,
+                record.tracking_comment_id, lambda cid: runs.update_run(self.conn, self.run_id, tracking_comment_id=cid))
             return self._run(task)
         except (RunCancelled, SandboxCancelled) as exc:
             return self._finish("cancelled", str(exc))
@@ -273,16 +273,16 @@ class Pipeline:
         """Each step goes to the log; the tracking comment shows the step, edited at most every 15 s."""
         self.log(line)
         match = re.match(r"step (\d+):", line)
-        if match and time.monotonic() - self.tracking_edited >= TRACKING_EDIT_SECONDS:
+        if match and self.tracking.due(TRACKING_EDIT_SECONDS):
             try:
-                self._update_tracking(Progress(self.run_id, self.link, phase="agent working", detail=f"step {match[1]}"))
+                self.tracking.show("agent working", detail=f"step {match[1]}")
             except ForgeError as exc:  # a missed progress edit is not worth ending the run for
                 self.log(f"could not update the tracking comment: {exc}")
 
     def progress(self, phase: str, detail: str = "") -> None:
         self.check_cancelled()
         self.log(f"phase: {phase}")
-        self._update_tracking(Progress(self.run_id, self.link, phase=phase, detail=detail))
+        self.tracking.show(phase, detail)
 
     def _finish(self, outcome: str, message: str) -> str:
         self.outcome = outcome
@@ -290,24 +290,14 @@ class Pipeline:
         self.log(f"run {outcome}: {message}")
         runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
         metrics.record_finished_run(self.conn, runs.load_run(self.conn, self.run_id), outcome)
-        if self.forge is not None:
+        if self.tracking is not None:
             try:
-                self._update_tracking(Progress(self.run_id, self.link, phase="done", outcome=outcome, message=message))
+                self.tracking.show("done", outcome=outcome, message=message)
                 task = load_task(self.conn, self.run_id)
                 self.forge.react(task.trigger.number, task.trigger.comment_id, "rocket" if outcome == "succeeded" else "confused")
             except ForgeError as exc:
                 self.log(f"could not report the outcome on the forge: {exc}")
         return outcome
-
-    def _update_tracking(self, progress: Progress) -> None:
-        self.tracking_edited = time.monotonic()
-        body = self.redactor.redact(render_tracking(progress))
-        number = load_task(self.conn, self.run_id).trigger.number
-        if self.tracking_id is None:
-            found = self.forge.find_comment(number, f"codexbot:run={self.run_id}")
-            self.tracking_id = found.id if found else self.forge.comment(number, body).id
-            runs.update_run(self.conn, self.run_id, tracking_comment_id=self.tracking_id)
-        self.forge.edit_comment(self.tracking_id, body)
 
     def check_cancelled(self) -> None:
         who = runs.cancel_requested(self.conn, self.run_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 PHASES = ("queued", "checking out", "setting up", "agent working", "tests", "publishing")
 _ICONS = {"succeeded": "🚀", "failed": "😕", "cancelled": "⏹️"}
@@ -52,3 +54,25 @@ def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ..
         "Repository settings live in `.codexbot.toml` on the default branch (`[setup] commands`, `[test] command`).",
         *[f"\n_Note: {n}_" for n in notes],
     ])
+
+
+class TrackingComment:
+    """The run's one comment on the issue or pull request: found by its marker, created once, edited in place."""
+
+    def __init__(self, forge, number: int, run_id: str, link: str, redact, comment_id: int | None,
+                 remember: Callable[[int], None]):
+        self.forge, self.number, self.run_id, self.link, self.redact = forge, number, run_id, link, redact
+        self.comment_id, self.remember = comment_id, remember
+        self.edited = 0.0  # monotonic time of the last edit, for rate limiting step updates
+
+    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "") -> None:
+        self.edited = time.monotonic()
+        body = self.redact(render_tracking(Progress(self.run_id, self.link, phase, outcome, message, detail)))
+        if self.comment_id is None:
+            found = self.forge.find_comment(self.number, marker(self.run_id))
+            self.comment_id = found.id if found else self.forge.comment(self.number, body).id
+            self.remember(self.comment_id)
+        self.forge.edit_comment(self.comment_id, body)
+
+    def due(self, every: float) -> bool:
+        return time.monotonic() - self.edited >= every
