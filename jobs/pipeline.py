@@ -78,6 +78,8 @@ class Pipeline:
             self.tracking = TrackingComment(
                 self.forge, task.trigger.number, self.run_id, self.link, self.redactor.redact,
                 record.tracking_comment_id, lambda cid: runs.update_run(self.conn, self.run_id, tracking_comment_id=cid))
+            if record.given_up:  # reconciliation gave up on it: only tell the people waiting
+                return self._finish("failed", record.given_up)
             return self._run(task)
         except (RunCancelled, SandboxCancelled) as exc:
             return self._finish("cancelled", str(exc))

@@ -93,6 +93,8 @@ def reconcile_run(conn: redis.Redis, run_id: str, queue_names: tuple[str, ...], 
     if job is not None and job.get_status(refresh=False) == JobStatus.STARTED:
         fail_abandoned(conn, job, reason)
     tries = max(run.attempts, int(conn.hget(runs.run_key(run_id), "requeues") or 0) + 1)
+    if tries >= policy.max_attempts and not run.given_up:
+        return report_give_up(conn, run_id, job, origin, reason, tries, policy)
     if tries >= policy.max_attempts:
         return give_up(conn, run_id, reason, tries, policy)
     return requeue(conn, run_id, job, origin, reason, tries, policy)
@@ -166,6 +168,15 @@ def requeue(conn: redis.Redis, run_id: str, job: Job | None, origin: str, reason
     note = f"{reason}: re-queued it (attempt {tries + 1} of {policy.max_attempts})"
     runs.append_log(conn, run_id, note)
     return f"run {run_id}: {note}"
+
+
+def report_give_up(conn: redis.Redis, run_id: str, job: Job | None, origin: str, reason: str, tries: int,
+                   policy: Policy) -> str:
+    """Queue the run once more, marked given up: that attempt only says so on the issue, then ends failed."""
+    runs.update_run(conn, run_id, given_up=give_up_message(policy))
+    if requeue(conn, run_id, job, origin, reason, tries, policy) is None:
+        return f"run {run_id}: {reason}: another pass is handling it"
+    return f"run {run_id}: {reason}: given up after {tries} attempts; queued once more to say so on the forge"
 
 
 def give_up(conn: redis.Redis, run_id: str, reason: str, tries: int, policy: Policy) -> str:

@@ -56,6 +56,7 @@ class Run:
     usage: dict[str, Any] = field(default_factory=dict)
     tracking_comment_id: int | None = None
     attempts: int = 0
+    given_up: str = ""  # set by reconciliation: the next attempt only reports this on the forge
 
     @property
     def is_final(self) -> bool:
@@ -80,7 +81,7 @@ def load_run(conn: redis.Redis, run_id: str) -> Run | None:
         return None
     data = {k.decode(): v.decode() for k, v in raw.items()}
     run = Run(run_id=run_id, status=data.get("status", "queued"))
-    for name in ("repo", "requester", "branch", "pr_url", "summary", "error"):
+    for name in ("repo", "requester", "branch", "pr_url", "summary", "error", "given_up"):
         setattr(run, name, data.get(name, ""))
     run.number = int(data.get("number", 0))
     run.attempts = int(data.get("attempts", 0))

@@ -180,9 +180,16 @@ def test_a_run_that_keeps_dying_is_given_up_with_a_clear_error(stack, redis_conn
 
     actions = reconcile_runs(redis_conn, queues(stack), policy=Policy())
     assert len(actions) == 1 and "given up after 2 attempts" in actions[0], actions
+    deadline = time.monotonic() + 30  # the live worker takes the last attempt, which only reports it
+    while load_run(redis_conn, run_id).status != "failed":
+        assert time.monotonic() < deadline, "the given-up run was never reported"
+        time.sleep(0.1)
     run = load_run(redis_conn, run_id)
-    assert run.status == "failed" and run.error == give_up_message(Policy())
+    assert run.error == give_up_message(Policy())
     assert "/codex retry" in run.error and "twice" in run.error
+    tracking = [c["body"] for c in stack.github.comments(REPO, number) if f"codexbot:run={run_id}" in c["body"]]
+    assert len(tracking) == 1 and "failed" in tracking[0] and "given up" in tracking[0]
+    assert len(stack.model.requests) == 2  # the reporting attempt asked the model nothing
     statuses = [load_run(redis_conn, r.decode()).status for r in redis_conn.zrange(ALL_RUNS, 0, -1)]
     assert "running" not in statuses and "queued" not in statuses
     for name in queues(stack):
