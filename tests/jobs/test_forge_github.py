@@ -12,6 +12,7 @@ from jobs.forges.base import (ForgeAuthError, ForgeError, ForgeNotFound, ForgePe
 from jobs.forges.github import GitHubForge
 from jobs.github_app import GitHubApp
 from tests.emulators.github import GitHubEmulator
+from tests.forge_races import RaceAfterLookup
 
 REPO, OTHER = "octo/app", "octo/other"
 MARKER = "<!-- codexbot:run=abc123 -->"
@@ -41,17 +42,8 @@ def make_forge(emu: GitHubEmulator, repo: str = REPO, installation_id: int = 77,
     return kind(app, installation_id, repo, repo_id or emu.state.repo(repo)["id"])
 
 
-class RacedForge(GitHubForge):
+class RacedForge(RaceAfterLookup, GitHubForge):
     """Lets another attempt of the job open the pull request right after our look-up found none."""
-
-    racer = None
-
-    def find_pull_request(self, head_branch):
-        found = super().find_pull_request(head_branch)
-        if self.racer is not None:
-            self.racer, racer = None, self.racer
-            racer()
-        return found
 
 
 def test_repository_and_issue_are_project_dataclasses(github_emu, forge):

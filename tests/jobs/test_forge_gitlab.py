@@ -9,6 +9,7 @@ from jobs.forges.base import (ForgeAuthError, ForgeError, ForgeNotFound, ForgePe
                               ForgeUnavailable, GitCredentials)
 from jobs.forges.gitlab import GitLabForge
 from tests.emulators.gitlab import GitLabEmulator
+from tests.forge_races import RaceAfterLookup
 from tests.services import free_port
 
 PROJECT, OTHER = "acme/app", "acme/other"
@@ -130,17 +131,8 @@ def test_open_pull_request_twice_gives_one_merge_request(gl_emu, forge):
     assert (updated.title, updated.body) == ("Fix it", "Fixes #1 and more")
 
 
-class RacedForge(GitLabForge):
+class RacedForge(RaceAfterLookup, GitLabForge):
     """Lets another attempt of the job open the merge request right after our look-up found none."""
-
-    racer = None
-
-    def find_pull_request(self, head_branch):
-        found = super().find_pull_request(head_branch)
-        if self.racer is not None:
-            self.racer, racer = None, self.racer
-            racer()
-        return found
 
 
 def test_open_pull_request_after_a_race_returns_the_existing_one(gl_emu):
