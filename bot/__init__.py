@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.extensions["codexbot.counters"] = BufferedCounters(conn)
 
-    from bot import health, metrics_page, runs_page
+    from bot import api, health, metrics_page, runs_page
     from bot.webhooks import github, gitlab
 
     app.register_blueprint(health.bp)
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics_page.bp)
     app.register_blueprint(github.bp)
     app.register_blueprint(gitlab.bp)
+    app.register_blueprint(api.bp)
     app.register_error_handler(HTTPException, _plain_error)
     return app
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Bring the Debian packages codexbot needs (redis-server, git, bubblewrap, python3-venv) when they are missing.
+# Bring the Debian packages codexbot needs (redis-server, git, bubblewrap, chromium, python3-venv) when they are missing.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v git >/dev/null || missing+=(git)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# the browser tests drive Debian's Chromium through Playwright (never a downloaded browser)
+command -v chromium >/dev/null || missing+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then
