@@ -1,110 +1,192 @@
-"""A small HTTP load generator on the loopback: open-loop at a fixed rate, or closed-loop at full speed."""
+"""Throughput and fairness under load: one busy repository against many quiet ones, zero-latency model.
+
+Submits B tasks on one repository, then one task on each of Q other repositories, all at once, while K
+`codexbot worker` processes run them against the GitHub and OpenAI emulators (the web side is a real
+`codexbot serve`). Twice, each on a fresh Redis: plain FIFO (CODEXBOT_REPO_CONCURRENCY=0) and codexbot's
+scheduling (at most --slots runs of one repository queued or running at once; the rest wait in RQ's
+rate-limit registry). Prints throughput (runs per minute), the queue wait of the Q single tasks (p50, p95)
+against the median job duration, and the peak memory of the web server and of a worker, with the worker's
+growth from the first finished run to the last.
+
+    python bench/load.py [--busy 200] [--others 20] [--workers 5] [--slots 3]
+
+Target: the single tasks' p95 wait is no longer than K job durations with codexbot's scheduling.
+"""
 
 from __future__ import annotations
 
-import http.client
-import multiprocessing as mp
+import argparse
 import statistics
-import threading
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
-Request = tuple[bytes, dict[str, str]]
+import redis
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-@dataclass
-class Result:
-    sent: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
+from jobs.runs import ALL_RUNS, load_run  # noqa: E402
+from tests import sample_repo  # noqa: E402
+from tests.services import RedisServer, free_port  # noqa: E402
+from tests.stack import Stack  # noqa: E402
 
-    @property
-    def rps(self) -> float:
-        return self.sent / self.seconds if self.seconds else 0.0
-
-    def percentile(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+QUIET_INSTALLATION = 78
 
 
-def send(port: int, path: str, req: Request, timeout: float = 5.0) -> int:
-    body, headers = req
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def answer(body: dict) -> dict:
+    """The model's turn in any run: write the fix first, finish once a tool result is in the conversation."""
+    items = body.get("messages") or body.get("input") or []
+    done = any(isinstance(item, dict) and (item.get("role") == "tool" or item.get("type") == "function_call_output")
+               for item in items)
+    return sample_repo.fix_script()[4 if done else 2]
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
     try:
-        conn.request("POST", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def start_web(stack: Stack, port: int) -> subprocess.Popen:
+    """`codexbot serve` with the stack's settings, so the web side's memory is a process of its own."""
+    env = stack.env() | {"CODEXBOT_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    import urllib.request
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("codexbot serve did not answer /healthz within 30 s")
+
+
+def wait_for_workers(conn: redis.Redis, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while conn.scard("rq:workers") < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {conn.scard('rq:workers')} of {count} workers started within {timeout} s")
+        time.sleep(0.1)
+
+
+def submit(stack: Stack, busy: int, quiet: list[str]) -> None:
+    for _ in range(busy):
+        number = stack.github.open_issue(sample_repo.REPO, "test_add fails", user="alice")["number"]
+        _post(stack, sample_repo.REPO, number)
+    for repo in quiet:
+        number = stack.github.open_issue(repo, "test_add fails", user="alice")["number"]
+        _post(stack, repo, number)
+
+
+def _post(stack: Stack, repo: str, number: int) -> None:
+    delivery = stack.github.comment_as("alice", repo, number, "/codex fix the failing test")
+    if delivery.status != 202:
+        raise SystemExit(f"the webhook was answered {delivery.status}: {delivery.response}")
+
+
+def one_mode(args: argparse.Namespace, slots: int) -> dict:
+    server = RedisServer().start()
+    stack = Stack(server.url, script=[answer] * (4 * (args.busy + args.others)))
+    web = None
+    try:
+        stack.start()
+        quiet = [f"quiet/calc{i:02d}" for i in range(args.others)]
+        for repo in quiet:
+            stack.github.create_repo(repo, sample_repo.FILES)
+        stack.github.add_installation(QUIET_INSTALLATION, quiet, account="quiet")
+        for repo in quiet:
+            stack.github.set_permission(repo, "alice", "write")
+        stack.settings = _replace(stack.settings, repo_concurrency=slots)
+        port = free_port()
+        web = start_web(stack, port)
+        stack.github.set_webhook(f"http://127.0.0.1:{port}/webhooks/github", "stack-webhook-secret")
+        conn = redis.Redis.from_url(server.url)
+        workers = [stack.start_worker() for _ in range(args.workers)]
+        wait_for_workers(conn, args.workers)
+        return measure(args, stack, conn, web, workers, quiet)
     finally:
-        conn.close()
+        if web is not None:
+            web.terminate()
+            web.wait(20)
+        stack.stop()
+        server.stop()
 
 
-def _drive(port: int, path: str, reqs: list[Request], threads: int, due_at, out) -> None:
-    """Send every request from a pool of threads; latency counts from due_at(i) (or the send time)."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    index = iter(range(len(reqs)))  # the shared iterator hands out each request once
-
-    def worker():
-        for i in index:
-            due = due_at(i)
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            try:
-                ok = send(port, path, reqs[i]) < 500
-            except OSError:
-                ok = False
-            with lock:
-                latencies.append((time.perf_counter() - due) * 1000)
-                errors[0] += not ok
-
-    start = time.perf_counter()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    out.put(Result(len(reqs), errors[0], time.perf_counter() - start, latencies))
+def _replace(settings, **changes):
+    from dataclasses import replace
+    return replace(settings, **changes)
 
 
-def _fixed_rate(port: int, path: str, reqs: list[Request], rate: float, threads: int, out) -> None:
-    """Request i is due at start + i/rate; latency counts from when it was due, so falling behind shows."""
-    start = time.perf_counter() + 0.2
-    _drive(port, path, reqs, threads, lambda i: start + i / rate, out)
+def measure(args, stack: Stack, conn: redis.Redis, web: subprocess.Popen, workers, quiet: list[str]) -> dict:
+    total = args.busy + args.others
+    submit(stack, args.busy, quiet)
+    worker_rss: list[int] = []
+    web_peak = 0
+    deadline = time.monotonic() + args.timeout
+    finished = 0
+    while finished < total:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {finished} of {total} runs finished within {args.timeout} s")
+        time.sleep(0.5)
+        runs = [load_run(conn, rid.decode()) for rid in conn.zrange(ALL_RUNS, 0, -1)]
+        finished = sum(1 for run in runs if run is not None and run.is_final)
+        if finished:
+            worker_rss.append(rss_kb(workers[0].pid))
+        web_peak = max([web_peak] + [rss_kb(pid, "VmHWM") for pid in [web.pid, *children(web.pid)]])
+    failed = [run for run in runs if run.status != "succeeded"]
+    if failed:
+        print(f"  note: {len(failed)} runs did not succeed, e.g. {failed[0].run_id}: {failed[0].error[:200]}")
+    singles = [run.started_at - run.created_at for run in runs if run.repo in quiet]
+    durations = [run.finished_at - run.started_at for run in runs]
+    span = max(run.finished_at for run in runs) - min(run.created_at for run in runs)
+    ordered = sorted(singles)
+    return {"throughput": total / span * 60, "single_p50": statistics.median(singles),
+            "single_p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+            "job_median": statistics.median(durations), "web_peak_mb": web_peak / 1024,
+            "worker_peak_mb": max(rss_kb(w.pid, "VmHWM") for w in workers) / 1024,
+            "worker_first_mb": worker_rss[0] / 1024, "worker_last_mb": worker_rss[-1] / 1024}
 
 
-def _full_speed(port: int, path: str, reqs: list[Request], threads: int, out) -> None:
-    """Closed loop: each thread sends its next request as soon as the last one is answered."""
-    _drive(port, path, reqs, threads, lambda i: time.perf_counter(), out)
+def show(name: str, r: dict, workers: int) -> None:
+    bound = workers * r["job_median"]
+    print(f"{name:<22} {r['throughput']:6.1f} runs/min   single tasks' wait p50 {r['single_p50']:6.1f} s, "
+          f"p95 {r['single_p95']:6.1f} s ({r['single_p95'] / r['job_median']:4.1f} job durations; "
+          f"target <= {workers}: {'met' if r['single_p95'] <= bound else 'missed'})   job median {r['job_median']:.2f} s")
+    print(f"{'':<22} memory: web peak {r['web_peak_mb']:.0f} MB, worker peak {r['worker_peak_mb']:.0f} MB, "
+          f"worker after the first run {r['worker_first_mb']:.0f} MB and after the last {r['worker_last_mb']:.0f} MB")
 
 
-def run_in_processes(target, port: int, path: str, reqs: list[Request], processes: int, *args) -> Result:
-    """Split the requests over separate processes (never the server's) and merge what they measured."""
-    ctx = mp.get_context("fork")
-    out = ctx.Queue()
-    chunks = [reqs[i::processes] for i in range(processes)]
-    procs = [ctx.Process(target=target, args=(port, path, chunk, *args, out)) for chunk in chunks]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(30)
-    return Result(sum(r.sent for r in results), sum(r.errors for r in results),
-                  max(r.seconds for r in results), [x for r in results for x in r.latencies_ms])
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--busy", type=int, default=200, help="tasks on the busy repository")
+    parser.add_argument("--others", type=int, default=20, help="quiet repositories with one task each")
+    parser.add_argument("--workers", type=int, default=5, help="K: worker processes")
+    parser.add_argument("--slots", type=int, default=3, help="runs of one repository at once with codexbot's scheduling")
+    parser.add_argument("--timeout", type=float, default=3000, help="seconds each mode may take")
+    args = parser.parse_args()
+    print(f"{args.busy} tasks on one repository, then 1 on each of {args.others} others; {args.workers} workers")
+    fifo = one_mode(args, slots=0)
+    show("plain FIFO", fifo, args.workers)
+    fair = one_mode(args, slots=args.slots)
+    show(f"codexbot ({args.slots} slots)", fair, args.workers)
+    return 0
 
 
-def fixed_rate(port: int, path: str, reqs: list[Request], rate: float, threads: int = 16) -> Result:
-    return run_in_processes(_fixed_rate, port, path, reqs, 1, rate, threads)
-
-
-def full_speed(port: int, path: str, reqs: list[Request], processes: int = 2, threads: int = 8) -> Result:
-    return run_in_processes(_full_speed, port, path, reqs, processes, threads)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,7 +24,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.load import Result, fixed_rate, full_speed, median  # noqa: E402
+from bench.loadgen import Result, fixed_rate, full_speed, median  # noqa: E402
 from tests.payloads import github_headers, load_corpus  # noqa: E402
 from tests.services import RedisServer, free_port  # noqa: E402
 

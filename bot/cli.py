@@ -13,7 +13,8 @@ class LazyGroup(click.Group):
     """Commands whose modules load the agent are imported only when used, so `serve` never loads it."""
 
     lazy = {"run": ("bot.cli_local", "run_command"), "logs": ("bot.cli_local", "logs_command"),
-            "apply": ("bot.cli_local", "apply_command")}
+            "apply": ("bot.cli_local", "apply_command"),
+            "migrate": ("bot.cli_migrate", "migrate_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))

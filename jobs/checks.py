@@ -72,9 +72,25 @@ def check_redis(s: Settings) -> str:
         policy = "unknown (CONFIG is not allowed)"
     except redis.RedisError as exc:
         raise CheckFailed(f"Redis at CODEXBOT_REDIS_URL does not answer ({type(exc).__name__}): start it or fix the URL") from None
+    schema = _schema_note(conn)
     if policy not in ("noeviction", "unknown (CONFIG is not allowed)"):
-        return f"answering; maxmemory-policy is {policy}: set noeviction, or queued jobs may be evicted"
-    return "answering"
+        return f"answering{schema}; maxmemory-policy is {policy}: set noeviction, or queued jobs may be evicted"
+    return f"answering{schema}"
+
+
+def _schema_note(conn: redis.Redis) -> str:
+    from jobs.schema import SCHEMA_VERSION, SchemaError, stored_version
+
+    try:
+        version = stored_version(conn)
+    except (SchemaError, redis.RedisError) as exc:
+        raise CheckFailed(str(exc)) from None
+    if version > SCHEMA_VERSION:
+        raise CheckFailed(f"the data is schema version {version}, written by a newer codexbot; this release "
+                          f"reads up to {SCHEMA_VERSION}: upgrade it, or point CODEXBOT_REDIS_URL at another Redis")
+    if version < SCHEMA_VERSION:
+        return f"; the data is schema version {version}: run `codexbot migrate` to bring it to {SCHEMA_VERSION}"
+    return ""
 
 
 def check_data_dir(s: Settings) -> str:

@@ -59,6 +59,8 @@ class Settings:
     mirror_max_bytes: int = 20_000_000_000  # the mirror cache; least recently used mirrors go first
     keep_failed_seconds: int = 86_400  # a failed run's workspace is kept this long for debugging; 0: not kept
     max_diff_bytes: int = 5_000_000  # a bigger change is refused before it is pushed; 0: no limit
+    api_rate_per_minute: int = 60  # requests one API token may make per minute (/api/...)
+    repo_concurrency: int = 3  # runs of one repository queued or running at once; the rest wait their turn (0: no limit)
 
     def __post_init__(self) -> None:
         if not self.command.startswith("/"):
@@ -67,8 +69,8 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret"}
-_INT_FIELDS = {"job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
-               "agent_seconds"}
+_INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
+               "agent_seconds", "repo_concurrency"}
 _FLOAT_FIELDS = {"max_cost"}
 REASONING_EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 
@@ -165,9 +167,11 @@ def check_settings(s: Settings) -> None:
         raise SettingsError(f"CODEXBOT_MIN_PERMISSION must be one of {', '.join(PERMISSION_LEVELS)}, not {s.min_permission!r}")
     if s.job_timeout < 60:
         raise SettingsError("CODEXBOT_JOB_TIMEOUT must be at least 60 seconds")
+    if s.api_rate_per_minute < 1:
+        raise SettingsError(f"CODEXBOT_API_RATE_PER_MINUTE must be at least 1, not {s.api_rate_per_minute}")
     if not 0 <= s.web_workers <= 64:
         raise SettingsError("CODEXBOT_WEB_WORKERS must be between 0 (automatic) and 64")
-    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes"):
+    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{env_name(name)} must be 0 or more, not {getattr(s, name)}")
 

@@ -11,6 +11,7 @@ from rq.serializers import JSONSerializer
 from jobs.context import build_services, configure
 from jobs.intake import control_queue_name, make_queue
 from jobs.reconcile import Policy, Reconciler
+from jobs.schema import SchemaError, check_readable
 from jobs.settings import Settings, SettingsError
 
 log = logging.getLogger("codexbot.worker")
@@ -28,6 +29,10 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         services.redis.ping()
     except redis.RedisError as exc:
         raise SettingsError(f"Redis at CODEXBOT_REDIS_URL does not answer ({type(exc).__name__}): start it or fix the URL") from None
+    try:
+        check_readable(services.redis)
+    except SchemaError as exc:
+        raise SettingsError(str(exc)) from None
     configure(services)
     import jobs.pipeline  # noqa: F401  loaded once here, so each forked job starts warm
 

@@ -1,0 +1,53 @@
+"""Fair turns between repositories: at most N runs of one repository are queued or running at once.
+
+The rest of that repository's runs wait in RQ's own rate-limit registry (RQ 3's `RateLimit`: a sorted set
+of waiting job ids per key, promoted oldest first when a slot frees), so one busy repository cannot fill
+the queue ahead of everybody else: another repository's run waits behind at most N of the busy one's.
+RQ releases a slot when the job ends, and its maintenance frees slots of jobs that died; the reconciler
+calls `heal_slots` on every pass so a crash between recording and promotion costs at most one pass.
+"""
+
+from __future__ import annotations
+
+import redis
+from rq.job import Job, JobStatus
+from rq.rate_limit import RateLimitRegistry
+
+from jobs.types import Trigger
+
+
+def slot_key(trigger: Trigger) -> str:
+    """The rate-limit key of a run: its repository on its forge."""
+    return f"codexbot:repo:{trigger.forge}:{trigger.repo.lower()}"
+
+
+def limit_job(job: Job, trigger: Trigger, concurrency: int) -> bool:
+    """Make the job wait for a slot of its repository; False (job unchanged) when there is no limit."""
+    if concurrency <= 0:
+        return False
+    job.rate_limit_key = slot_key(trigger)
+    job.rate_limit_concurrency = concurrency
+    job._status = JobStatus.RATE_LIMITED  # written by the intake script; promotion sets it to queued
+    return True
+
+
+def waiting_keys(job: Job) -> list[str]:
+    """Keys the intake script writes for a limited job: its waiting set, the limit's config, the key index."""
+    registry = RateLimitRegistry(job.rate_limit_key, connection=job.connection)
+    return [registry.rate_limited_key, registry.config_key, RateLimitRegistry.rl_keys_key]
+
+
+def promote_waiting(conn: redis.Redis, key: str, concurrency: int) -> list[str]:
+    """Push waiting jobs of one repository onto the queue while it has free slots (RQ's own script)."""
+    return RateLimitRegistry(key, connection=conn).acquire_and_enqueue(concurrency)
+
+
+def heal_slots(conn: redis.Redis) -> None:
+    """Free slots held by jobs that ended without releasing them and promote jobs left waiting."""
+    for registry in RateLimitRegistry.all(conn):
+        registry.cleanup()
+
+
+def waiting_count(conn: redis.Redis, trigger: Trigger) -> int:
+    """How many runs of the trigger's repository are waiting for a slot (for `/codex status`)."""
+    return RateLimitRegistry(slot_key(trigger), connection=conn).get_rate_limited_job_count()
