@@ -14,7 +14,7 @@ class LazyGroup(click.Group):
 
     lazy = {"run": ("bot.cli_local", "run_command"), "logs": ("bot.cli_local", "logs_command"),
             "apply": ("bot.cli_local", "apply_command"),
-            "migrate": ("bot.cli_migrate", "migrate_command")}
+            "migrate": ("bot.cli_migrate", "migrate_command"), "up": ("bot.cli_up", "up_command")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))

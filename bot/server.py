@@ -22,7 +22,8 @@ class WebServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # options newer than the installed gunicorn are left out
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         return self.application
@@ -41,5 +42,8 @@ def serve(app: Flask, host: str, port: int, workers: int) -> None:
         "errorlog": "-",
         "preload_app": True,
         "proc_name": "codexbot-web",
+        # gunicorn 27's control socket sits at one path per user (~/.gunicorn), which two servers on a
+        # machine would share; codexbot does not use it
+        "control_socket_disable": True,
     }
     WebServer(app, options).run()
