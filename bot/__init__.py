@@ -6,6 +6,8 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
+from bot.queue_dashboard import mount_dashboard
+from bot.sessions import configure_sessions
 from jobs.intake import control_queue_name, make_queue
 from jobs.metrics import BufferedCounters
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings, load_settings
@@ -17,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
     app.config["CODEXBOT_SETTINGS"] = settings
+    configure_sessions(app, settings)
     conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
     app.extensions["codexbot.redis"] = conn
     app.extensions["codexbot.queues"] = {"runs": make_queue(conn, settings.queue),
@@ -24,11 +27,14 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.extensions["codexbot.counters"] = BufferedCounters(conn)
 
-    from bot import api, health, metrics_page, runs_page
+    from bot import api, health, metrics_page, runs_list, runs_page, signin
     from bot.webhooks import github, gitlab
 
     app.register_blueprint(health.bp)
     app.register_blueprint(runs_page.bp)
+    app.register_blueprint(runs_list.bp)
+    app.register_blueprint(signin.bp)
+    mount_dashboard(app, settings)
     app.register_blueprint(metrics_page.bp)
     app.register_blueprint(github.bp)
     app.register_blueprint(gitlab.bp)

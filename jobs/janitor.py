@@ -1,4 +1,4 @@
-"""Cleans up after runs: finished workspaces, leftovers of a crash, and the least recently used mirrors."""
+"""Cleans up after runs: finished workspaces, leftovers of a crash, least recently used mirrors, old run logs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from jobs.log_archive import archive_finished_runs
 from jobs.mirrors import LAST_USED, MIRROR_SUFFIX, MirrorBusy, repo_lock
+from jobs.retention import remove_old_runs
 from jobs.workspace import WorkspaceError
 
 FAILED_MARK = ".failed"  # beside a kept workspace; its mtime is when the run failed
@@ -188,3 +190,23 @@ def _make_writable(path: Path) -> None:
             full = os.path.join(folder, name)
             if not os.path.islink(full):
                 os.chmod(full, 0o700)
+
+
+TIDY_LOCK = "codexbot:janitor:tidy"
+TIDY_LOCK_SECONDS = 600
+
+
+def tidy_runs(conn, data_dir: str, retention_days: int, now: float | None = None) -> tuple[list[str], list[str]]:
+    """The periodic pass over run records: archive finished runs' logs to disk, forget runs past retention.
+
+    One worker at a time does it (two would archive a log twice); the others skip the pass. Returns
+    (archived, removed) run ids; each list is bounded per pass, so a big backlog takes a few passes."""
+    token = os.urandom(8).hex()
+    if not conn.set(TIDY_LOCK, token, nx=True, ex=TIDY_LOCK_SECONDS):
+        return [], []
+    try:
+        removed = remove_old_runs(conn, data_dir, retention_days, now)
+        return archive_finished_runs(conn, data_dir, now), removed
+    finally:
+        if conn.get(TIDY_LOCK) == token.encode():
+            conn.delete(TIDY_LOCK)

@@ -14,6 +14,7 @@ from jobs.types import Task
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
 MAX_LOG_LINE = 4000
+MAX_STORED_DIFF = 2_000_000
 _JSON_FIELDS = ("tests", "trigger", "usage")
 
 
@@ -76,7 +77,19 @@ def initial_fields(task: Task) -> dict[str, str]:
 
 
 def load_run(conn: redis.Redis, run_id: str) -> Run | None:
-    raw = conn.hgetall(run_key(run_id))
+    return parse_run(run_id, conn.hgetall(run_key(run_id)))
+
+
+def load_runs(conn: redis.Redis, run_ids: list[str]) -> list[Run]:
+    """Several runs in one round trip; ids with no record are left out."""
+    pipe = conn.pipeline(transaction=False)
+    for run_id in run_ids:
+        pipe.hgetall(run_key(run_id))
+    found = (parse_run(run_id, raw) for run_id, raw in zip(run_ids, pipe.execute()))
+    return [run for run in found if run is not None]
+
+
+def parse_run(run_id: str, raw: dict[bytes, bytes]) -> Run | None:
     if not raw:
         return None
     data = {k.decode(): v.decode() for k, v in raw.items()}
@@ -129,6 +142,38 @@ def append_log(conn: redis.Redis, run_id: str, line: str) -> None:
 
 def read_log(conn: redis.Redis, run_id: str, start: int = 0) -> list[str]:
     return [line.decode("utf-8", "replace") for line in conn.lrange(log_key(run_id), start, -1)]
+
+
+def phases_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}:phases"
+
+
+def diff_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}:diff"
+
+
+def transcript_key(run_id: str) -> str:
+    return f"codexbot:run:{run_id}:transcript"
+
+
+def record_phase(conn: redis.Redis, run_id: str, phase: str, at: float | None = None) -> None:
+    """Note when the run entered a phase, for the run page's timeline; a repeat of the last phase is kept once."""
+    entry = json.dumps({"phase": phase, "at": time.time() if at is None else at})
+    last = conn.lindex(phases_key(run_id), -1)
+    if last is None or json.loads(last)["phase"] != phase:
+        conn.rpush(phases_key(run_id), entry)
+
+
+def read_phases(conn: redis.Redis, run_id: str) -> list[tuple[str, float]]:
+    """The phases the run went through, oldest first, with the time each began."""
+    return [(item["phase"], float(item["at"])) for item in map(json.loads, conn.lrange(phases_key(run_id), 0, 99))]
+
+
+def store_diff(conn: redis.Redis, run_id: str, diff: str) -> None:
+    """Keep the run's change for the run page (callers redact first); a huge one is cut, saying so."""
+    if len(diff) > MAX_STORED_DIFF:
+        diff = diff[:MAX_STORED_DIFF] + f"\n[codexbot: the diff is longer than {MAX_STORED_DIFF} characters; cut here]\n"
+    conn.set(diff_key(run_id), diff)
 
 
 def cancel_key(run_id: str) -> str:

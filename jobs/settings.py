@@ -45,6 +45,7 @@ class Settings:
     reasoning_effort: str = ""  # none, minimal, low, medium, high or xhigh; empty: the model's default
     model_timeout: int = 300  # seconds one model call may take
     model_retries: int = 4  # further tries after a 429, 5xx, timeout or dropped connection
+    forge_backoff: float = 0.5  # seconds before the second forge API retry, doubling after (the first is at once)
     model_prices: str = ""  # "model=input/output,..." dollars per million tokens, over the built-in table
     context_tokens: int = 64_000  # older tool output is shortened above this (0: never)
     max_tokens: int = 0  # tokens one run may use (0: no limit)
@@ -61,6 +62,12 @@ class Settings:
     max_diff_bytes: int = 5_000_000  # a bigger change is refused before it is pushed; 0: no limit
     api_rate_per_minute: int = 60  # requests one API token may make per minute (/api/...)
     repo_concurrency: int = 3  # runs of one repository queued or running at once; the rest wait their turn (0: no limit)
+    rate_limit_repo: int = 60  # runs one repository may start per hour (0: no limit)
+    rate_limit_user: int = 20  # runs one requester may start per hour, over all repositories (0: no limit)
+    retention_days: int = 90  # runs, logs and archives older than this are removed (0: kept forever)
+    gitlab_client_id: str = ""  # the GitLab OAuth application that signs viewers in to the run pages
+    gitlab_client_secret: str = field(default="", repr=False)
+    admins: tuple[str, ...] = ()  # logins ("alice" or "gitlab:alice") who may open the queue dashboard at /rq
 
     def __post_init__(self) -> None:
         if not self.command.startswith("/"):
@@ -68,10 +75,10 @@ class Settings:
         check_settings(self)
 
 
-_TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret"}
+_TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
 _INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
-               "agent_seconds", "repo_concurrency"}
-_FLOAT_FIELDS = {"max_cost"}
+               "agent_seconds", "repo_concurrency", "rate_limit_repo", "rate_limit_user", "retention_days"}
+_FLOAT_FIELDS = {"max_cost", "forge_backoff"}
 REASONING_EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 
 
@@ -171,7 +178,10 @@ def check_settings(s: Settings) -> None:
         raise SettingsError(f"CODEXBOT_API_RATE_PER_MINUTE must be at least 1, not {s.api_rate_per_minute}")
     if not 0 <= s.web_workers <= 64:
         raise SettingsError("CODEXBOT_WEB_WORKERS must be between 0 (automatic) and 64")
-    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency"):
+    if not 0 <= s.forge_backoff <= 60:
+        raise SettingsError(f"CODEXBOT_FORGE_BACKOFF must be between 0 and 60 seconds, not {s.forge_backoff}")
+    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency", "rate_limit_repo",
+                 "rate_limit_user", "retention_days"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{env_name(name)} must be 0 or more, not {getattr(s, name)}")
 

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from . import github_git as git
+from . import gitlab_oauth
 from .gitlab_api import COMPILED
 from .gitlab_http import GIT_READ_SCOPES, GIT_WRITE_SCOPES, Caller, Ctx, error_response, identify, json_response
 from .gitlab_state import DEVELOPER, REPORTER, ApiError
@@ -55,10 +56,12 @@ class Dispatcher:
         return response(environ, start_response)
 
     def _serve_api(self, request: Request, raw_path: str, caller: Caller) -> Response:
+        if raw_path.startswith("/oauth/"):
+            return gitlab_oauth.serve_oauth(self.emu, request)
         if not raw_path.startswith(API_PREFIX + "/"):
             raise ApiError(404, "404 Not Found")
         route = raw_path[len(API_PREFIX):]
-        for method, pattern, handler in COMPILED:
+        for method, pattern, handler in gitlab_oauth.COMPILED + COMPILED:
             match = pattern.match(route)
             if match and method == request.method:
                 values = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
