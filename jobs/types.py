@@ -30,12 +30,27 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Delegation:
+    """A run sent from a terminal (`codexbot delegate`): where the user is, so the run starts exactly there."""
+
+    base_sha: str  # the user's HEAD, which must be on the forge
+    diff: str = ""  # the user's uncommitted changes (`git diff HEAD --binary` plus untracked files)
+    token_id: str = ""  # the API token that asked, for listing and rate limits
+    remote_url: str = ""  # what the user's checkout calls its remote, for the record only
+    pull_request: bool = False  # also push a branch and open a pull request (`codexbot delegate --pr`)
+
+    def __post_init__(self) -> None:
+        if len(self.base_sha) != 40 or any(c not in "0123456789abcdef" for c in self.base_sha):
+            raise ValueError(f"Delegation.base_sha must be a full 40-character commit id, not {self.base_sha!r}")
+
+
+@dataclass(frozen=True)
 class Trigger:
     """One forge event that asks the bot to do something, with who asked and where."""
 
     forge: Literal["github", "gitlab"]
     event: str
-    source: Literal["comment", "label", "review"]
+    source: Literal["comment", "label", "review", "api"]
     repo: str  # owner/name (GitLab: the project's path with namespace)
     repo_id: int
     number: int  # issue or pull/merge request number
@@ -48,11 +63,14 @@ class Trigger:
     url: str = ""
     review_id: int | None = None  # a submitted review whose line comments the run addresses
     review_comment_id: int | None = None  # one line comment with the command in it
+    delegation: Delegation | None = None  # set for runs sent through the API (source "api"), which have no number
 
     def __post_init__(self) -> None:
         if "/" not in self.repo:
             raise ValueError(f"Trigger.repo must be owner/name, not {self.repo!r}")
-        if self.number < 1:
+        if (self.source == "api") != (self.delegation is not None):
+            raise ValueError("Trigger.delegation must be given exactly when Trigger.source is 'api'")
+        if self.number < (0 if self.delegation is not None else 1):
             raise ValueError(f"Trigger.number must be positive, not {self.number}")
 
 
@@ -75,7 +93,8 @@ class Task:
         cmd = dict(trig.pop("command"))
         cmd["notes"] = tuple(cmd.get("notes", ()))
         cmd["errors"] = tuple(cmd.get("errors", ()))
-        trigger = Trigger(command=Command(**cmd), **trig)
+        delegation = trig.pop("delegation", None)
+        trigger = Trigger(command=Command(**cmd), delegation=Delegation(**delegation) if delegation else None, **trig)
         return cls(data["run_id"], data["delivery_id"], data["received_at"], trigger)
 
 
