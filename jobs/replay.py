@@ -170,12 +170,13 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
     from jobs.forges.base import ForgeError
     from jobs.intake import load_task
     from jobs.repo_config import FILE_NAME, RepoConfigError, parse_repo_config
+    from jobs.run_view import RunParts
     from jobs.runs import run_key
     from jobs.sandbox import SandboxError, make_sandbox
 
     conn = services.redis
-    stored, base = conn.get(f"{run_key(run_id)}:transcript"), conn.hget(run_key(run_id), "base_sha")
-    task = load_task(conn, run_id)
+    stored = RunParts(conn, services.settings.data_dir, run_id).transcript()  # in Redis, or archived
+    base, task = conn.hget(run_key(run_id), "base_sha"), load_task(conn, run_id)
     if stored is None or base is None or task is None:
         raise ReplayError(f"run {run_id} has no stored transcript and base commit: it expired, "
                           "or it ended before the agent ran")
@@ -189,7 +190,7 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
         workspace.git(workdir, "checkout", "-q", "--detach", base.decode())
         config_file = workdir / FILE_NAME
         config = parse_repo_config(config_file.read_text() if config_file.is_file() else None)
-        result = replay(json.loads(stored), workdir, lambda path: make_sandbox(services.settings.sandbox, path),
+        result = replay(stored, workdir, lambda path: make_sandbox(services.settings.sandbox, path),
                         setup_commands=config.setup_commands, on_event=on_event)
     except (ForgeError, workspace.WorkspaceError, RepoConfigError, SandboxError) as error:
         raise ReplayError(f"the replay of run {run_id} failed: {error}") from error
