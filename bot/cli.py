@@ -13,8 +13,10 @@ class LazyGroup(click.Group):
     """Commands whose modules load the agent are imported only when used, so `serve` never loads it."""
 
     lazy = {"run": ("bot.cli_local", "run_command"), "logs": ("bot.cli_local", "logs_command"),
-            "apply": ("bot.cli_local", "apply_command"),
-            "migrate": ("bot.cli_migrate", "migrate_command"), "up": ("bot.cli_up", "up_command")}
+            "apply": ("bot.cli_local", "apply_command"), "up": ("bot.cli_up", "up_command"),
+            "migrate": ("bot.cli_migrate", "migrate_command"),
+            "token": ("bot.cli_tokens", "token_group"), "config": ("bot.cli_config", "config_group"),
+            **{name: ("bot.cli_remote", f"{name}_command") for name in ("delegate", "runs", "status", "cancel")}}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -29,14 +31,16 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="A codexbot.toml with settings (names as the environment variables, in lower case).")
+@click.option("--profile", default=None,
+              help="A [profile.NAME] of ~/.config/codexbot/config.toml for run, delegate and the other terminal commands.")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None) -> None:
+def main(ctx: click.Context, config_path: str | None, profile: str | None) -> None:
     """codexbot: delegate coding tasks from GitHub and GitLab comments to an agent.
 
     Settings come from CODEXBOT_* environment variables (and OPENAI_* for the model),
     optionally from a codexbot.toml; see the README for the list.
     """
-    ctx.obj = {"config_path": config_path}
+    ctx.obj = {"config_path": config_path, "profile": profile}
 
 
 @main.command()

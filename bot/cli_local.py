@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 
+from bot.cli_remote import remote_apply, remote_logs, user_values
 from jobs.local_checkout import CheckoutError, apply_patch, find_checkout
 from jobs.local_records import RecordError, RunRecord, default_runs_dir, find_run, follow_log
 from jobs.local_run import LiveState, LocalResult, LocalRun, LocalRunError, check_model_settings
 from jobs.redaction import Redactor
 from jobs.settings import SettingsError, load_settings
+from jobs.user_config import apply_to_settings
 
 RUNS_DIR_OPTION = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                                help="Where runs are recorded (default: .codexbot/runs in the checkout).")
@@ -65,8 +67,12 @@ def run_command(ctx: click.Context, task: tuple[str, ...], apply_change: bool | 
     text = " ".join(task).strip()
     if not text:
         raise click.UsageError('say what to do, e.g. codexbot run "fix the failing test"')
-    settings = _settings(ctx)
     checkout = _checkout()
+    values = user_values(ctx, checkout, {"model": model, "sandbox": sandbox})
+    settings = apply_to_settings(_settings(ctx), values)
+    sandbox, model = settings.sandbox, settings.model
+    if apply_change is None and values["auto_apply"].value:
+        apply_change = True
     try:
         check_model_settings(settings)
     except LocalRunError as error:
@@ -134,9 +140,12 @@ def _colored(diff: str) -> str:
 @click.argument("run_id")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing while the run goes on.")
 @RUNS_DIR_OPTION
-def logs_command(run_id: str, follow: bool, runs_dir: Path | None) -> None:
-    """Print the log of local run RUN_ID (an id, a unique prefix of one, or `last`)."""
-    record = _find(run_id, runs_dir)
+@click.pass_context
+def logs_command(ctx: click.Context, run_id: str, follow: bool, runs_dir: Path | None) -> None:
+    """Print the log of run RUN_ID: a local run (an id, a unique prefix, or `last`), else a delegated one."""
+    record = _find_local(ctx, run_id, runs_dir)
+    if record is None:
+        return remote_logs(ctx, run_id, follow)
     try:
         if follow:
             for chunk in follow_log(record):
@@ -150,10 +159,15 @@ def logs_command(run_id: str, follow: bool, runs_dir: Path | None) -> None:
 @click.command("apply")
 @click.argument("run_id")
 @RUNS_DIR_OPTION
-def apply_command(run_id: str, runs_dir: Path | None) -> None:
-    """Apply the change of local run RUN_ID to this checkout's working tree (`git apply`, three-way on conflict)."""
+@click.pass_context
+def apply_command(ctx: click.Context, run_id: str, runs_dir: Path | None) -> None:
+    """Apply the change of run RUN_ID to this checkout's working tree (`git apply`, three-way on conflict).
+
+    A local run is found under .codexbot/runs; any other id is asked of the codexbot server."""
     checkout = _checkout()
-    record = _find(run_id, runs_dir or default_runs_dir(checkout))
+    record = _find_local(ctx, run_id, runs_dir or default_runs_dir(checkout))
+    if record is None:
+        return remote_apply(ctx, run_id)
     try:
         message = apply_patch(checkout, record.patch_path, record.preimages_path)
     except CheckoutError as error:
@@ -162,10 +176,13 @@ def apply_command(run_id: str, runs_dir: Path | None) -> None:
     click.echo(f"{message} (run {record.run_id})")
 
 
-def _find(run_id: str, runs_dir: Path | None) -> RunRecord:
+def _find_local(ctx: click.Context, run_id: str, runs_dir: Path | None) -> RunRecord | None:
+    """The local run, or None when there is none and a server is configured to ask instead."""
     try:
-        return find_run(runs_dir or default_runs_dir(_checkout()), run_id)
-    except RecordError as error:
+        return find_run(runs_dir or default_runs_dir(find_checkout(Path.cwd())), run_id)
+    except (RecordError, CheckoutError) as error:
+        if run_id != "last" and user_values(ctx, None)["server_url"].value:
+            return None
         raise click.ClickException(str(error)) from None
 
 

@@ -46,3 +46,34 @@ def finish_workspace(settings: Settings, workdir: Path, failed: bool, log: Calla
             log(f"kept the workspace of this failed run for {keep} s (CODEXBOT_KEEP_FAILED_SECONDS)")
     except OSError as exc:
         log(f"could not remove the workspace: {exc}")
+
+
+class BaseNotFound(RuntimeError):
+    """The commit a delegated run starts from is not on the forge."""
+
+
+def move_to_commit(workdir: Path, sha: str, credentials: GitCredentials) -> None:
+    """Put the checkout at sha (a delegated run's base): fetched by id when it is not the branch tip."""
+    from jobs import workspace
+
+    have = workspace.git(workdir, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+    if not have:
+        fetched = workspace.git(workdir, "fetch", "-q", "--no-tags", "--depth", "1", "origin", sha,
+                                credentials=credentials, check=False)
+        if fetched.returncode != 0:
+            raise BaseNotFound(f"the commit {sha[:12]} is not on the forge: push it, then delegate again")
+    workspace.git(workdir, "checkout", "-q", "--detach", sha)
+
+
+def apply_user_diff(workdir: Path, diff: str, identity) -> str:
+    """Commit the delegating user's uncommitted changes on top of HEAD; the commit the agent's change starts from."""
+    from jobs import workspace
+
+    if diff:
+        proc = workspace.git(workdir, "apply", "--binary", "--whitespace=nowarn", "-", input=diff, check=False)
+        if proc.returncode != 0:
+            raise workspace.WorkspaceError("your uncommitted changes do not apply to the base commit "
+                                           f"({workspace.last_lines(proc.stderr, 1)}); commit or stash them and "
+                                           "delegate again")
+        workspace.commit_all(workdir, "codexbot: the delegating user's uncommitted changes", identity)
+    return workspace.head_sha(workdir)

@@ -121,12 +121,42 @@ def change_of(snapshot: Snapshot) -> str:
 
 def save_preimages(snapshot: Snapshot, folder: Path) -> None:
     """The changed files as they were before the agent, so a three-way apply has its merge base later."""
-    names = workspace.git(snapshot.path, "diff", "--name-only", "--no-renames", "--diff-filter=MD", "-z",
-                          f"{snapshot.base}..HEAD").stdout.split("\0")
-    for name in filter(None, names):
+    write_preimages(preimages_of(snapshot.path, snapshot.base), folder)
+
+
+def preimages_of(repo: Path, base: str) -> dict[str, bytes]:
+    """The files changed or deleted in base..HEAD, as they were at base."""
+    names = workspace.git(repo, "diff", "--name-only", "--no-renames", "--diff-filter=MD", "-z",
+                          f"{base}..HEAD").stdout.split("\0")
+    return {name: _git_bytes(repo, "cat-file", "blob", f"{base}:{name}") for name in filter(None, names)}
+
+
+def write_preimages(preimages: dict[str, bytes], folder: Path) -> None:
+    for name, content in preimages.items():
         target = folder / name
+        if not target.resolve().is_relative_to(folder.resolve()):
+            raise CheckoutError(f"the change names a file outside the repository ({name!r}); nothing was applied")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(_git_bytes(snapshot.path, "cat-file", "blob", f"{snapshot.base}:{name}"))
+        target.write_bytes(content)
+
+
+def working_tree_diff(checkout: Path) -> str:
+    """HEAD to the working tree, untracked (unignored) files included, as one binary patch; the user's index
+    is left as it is (the untracked files are added to a throwaway copy of it)."""
+    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="codexbot-diff-") as scratch:
+        index = Path(scratch) / "index"
+        if own_index.is_file():
+            shutil.copyfile(own_index, index)
+        env = {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
+        for args in (("add", "--all"), ("diff", "--cached", "--binary", "--no-renames", "--no-color", "--no-ext-diff",
+                                         "--no-textconv", "HEAD")):
+            proc = subprocess.run(workspace.git_argv(checkout, *args), cwd=checkout, env=env, capture_output=True,
+                                  encoding="utf-8", errors="surrogateescape", timeout=workspace.GIT_TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                raise CheckoutError(f"the uncommitted changes could not be read: {workspace.last_lines(proc.stderr)}")
+    return proc.stdout
 
 
 def apply_patch(checkout: Path, patch: Path, preimages: Path | None = None) -> str:
@@ -181,3 +211,50 @@ def _git_bytes(workdir: Path, *args: str) -> bytes:
     if proc.returncode != 0:
         raise CheckoutError(f"git {args[0]} failed: {workspace.last_lines(proc.stderr.decode(errors='replace'))}")
     return proc.stdout
+
+
+def apply_or_refuse(checkout: Path, text: str, preimages: Path | None = None) -> str:
+    """Apply a diff to the working tree, plainly or by a three-way merge, or not at all: on a conflict the
+    working tree and the index stay exactly as they were and the message names the files."""
+    if not text:
+        raise CheckoutError("the run holds no change to apply")
+    if workspace.git(checkout, "apply", "--check", "-", input=text, check=False).returncode == 0:
+        workspace.git(checkout, "apply", "-", input=text)
+        return "applied the change to the working tree"
+    if preimages is not None and preimages.is_dir():
+        for path in (p for p in preimages.rglob("*") if p.is_file()):
+            _git_bytes(checkout, "hash-object", "-w", "--no-filters", "--", str(path))
+    names = [n.split("\t")[-1] for n in workspace.git(checkout, "apply", "--numstat", "-z", "-", input=text)
+             .stdout.split("\0") if n]
+    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="codexbot-apply-") as scratch:
+        index = Path(scratch) / "index"
+        if own_index.is_file():
+            shutil.copyfile(own_index, index)
+        env = {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
+        present = [name for name in names if (checkout / name).exists()]
+        if present:
+            _run_git(checkout, env, "add", "-f", "--", *present)
+        merged = _run_git(checkout, env, "apply", "--3way", "--cached", "-", input=text, check=False)
+        conflicted = sorted({line.split("\t")[-1] for line in _run_git(checkout, env, "ls-files", "-u").stdout
+                             .splitlines() if line})
+        if merged.returncode != 0 or conflicted:
+            where = ", ".join(conflicted) or workspace.last_lines(merged.stderr, 1)
+            raise CheckoutError(f"the change conflicts with your edits ({where}); nothing was changed: commit or "
+                                "stash your edits, then apply again")
+        staged = set(_run_git(checkout, env, "ls-files", "-z", "--", *names).stdout.split("\0"))
+        for name in names:
+            if name not in staged and (checkout / name).exists():
+                (checkout / name).unlink()
+        if staged - {""}:
+            _run_git(checkout, env, "checkout-index", "-f", "-z", "--stdin", input="\0".join(sorted(staged - {""})))
+    return "applied the change with a three-way merge"
+
+
+def _run_git(checkout: Path, env: dict, *args: str, input: str | None = None, check: bool = True):
+    proc = subprocess.run(workspace.git_argv(checkout, *args), cwd=checkout, env=env, capture_output=True,
+                          encoding="utf-8", errors="surrogateescape", timeout=workspace.GIT_TIMEOUT,
+                          **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}))
+    if check and proc.returncode != 0:
+        raise CheckoutError(f"git {args[0]} failed: {workspace.last_lines(proc.stderr)}")
+    return proc

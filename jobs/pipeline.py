@@ -42,7 +42,13 @@ BOT_IDENTITY = workspace.Identity("codexbot", "codexbot@users.noreply.github.com
 
 def run_task(run_id: str) -> str:
     """The RQ job: carries only the run id; everything else is in Redis."""
-    return Pipeline(current(), run_id).run()
+    services = current()
+    task = load_task(services.redis, run_id)
+    if task is not None and task.trigger.delegation is not None:
+        from jobs.delegation import DelegatedPipeline  # a subclass of Pipeline: imported here, not at the top
+
+        return DelegatedPipeline(services, run_id).run()
+    return Pipeline(services, run_id).run()
 
 
 class Pipeline:
@@ -74,10 +80,8 @@ class Pipeline:
         self.claim = janitor.WorkspaceClaim(self.workdir)
         runs.update_run(self.conn, self.run_id, status="running", attempts=record.attempts + 1)
         try:
-            self.forge, self.forge_secrets = make_forge(self.services, task.trigger)
-            self.tracking = TrackingComment(
-                self.forge, task.trigger.number, self.run_id, self.link, self.redactor.redact,
-                record.tracking_comment_id, lambda cid: runs.update_run(self.conn, self.run_id, tracking_comment_id=cid))
+            self.forge, self.forge_secrets = self._connect(task)
+            self.tracking = self._make_tracking(task, record)
             if record.given_up:  # reconciliation gave up on it: only tell the people waiting
                 return self._finish("failed", record.given_up)
             return self._run(task)
@@ -91,6 +95,14 @@ class Pipeline:
             raise
         finally:
             self._cleanup()
+
+    def _connect(self, task: Task):
+        return make_forge(self.services, task.trigger)
+
+    def _make_tracking(self, task: Task, record: runs.Run):
+        return TrackingComment(self.forge, task.trigger.number, self.run_id, self.link, self.redactor.redact,
+                               record.tracking_comment_id,
+                               lambda cid: runs.update_run(self.conn, self.run_id, tracking_comment_id=cid))
 
     def _run(self, task: Task) -> str:
         trigger, command = task.trigger, task.trigger.command
@@ -127,7 +139,8 @@ class Pipeline:
         with cancel_watch(self.conn, self.run_id, sandbox):
             try:
                 sandbox.start_phase("setup")
-                self._setup(sandbox, config)
+                self.progress("setting up")
+                run_setup_commands(sandbox, config, self.log)
                 sandbox.start_phase("agent", network=config.agent_network)
                 self.log("network in the agent phase: " + ("on ([network] agent = true)" if config.agent_network else "off"))
                 result = self._agent(sandbox, config, task)
@@ -188,10 +201,6 @@ class Pipeline:
         self.log(f"checked out {repo.full_name}@{base_branch}; the change goes to {push_branch}")
         return repo, RepoConfig(**{**config.__dict__, "instructions": agents}), base_branch, push_branch
 
-    def _setup(self, sandbox, config: RepoConfig) -> None:
-        self.progress("setting up")
-        run_setup_commands(sandbox, config, self.log)
-
     def _agent(self, sandbox, config: RepoConfig, task: Task) -> AgentResult:
         self.progress("agent working")
         command = task.trigger.command
@@ -249,9 +258,13 @@ class Pipeline:
         workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
         head = workspace.head_sha(self.workdir)
         self.log(f"pushed {head[:12]} to {push_branch}")
-        self._report_check(head, tests)
-        if trigger.is_pull_request:
-            return self._finish_followup(trigger, head, result, tests, push_branch)
+        # a check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page
+        report_check(self.forge, head, tests, workspace.diff_stat(self.workdir, self.base_sha), self.link,
+                     self.redactor.redact)
+        if trigger.is_pull_request:  # answer on each addressed review thread, keep the description whole
+            return self._finish("succeeded", finish_followup(
+                self.forge, trigger, self.review, head, result.summary, tests, push_branch, self.run_id, self.link,
+                self.redactor.redact))
         body = pull_request_body(trigger, result.summary, tests, workspace.diff_stat(self.workdir, self.base_sha), self.link)
         table = f"\n\n### Attempts\n\n{self.attempts_table}\n" if self.attempts_table else ""
         pull = self.forge.open_pull_request(push_branch, base_branch, pull_request_title(text),
@@ -259,17 +272,6 @@ class Pipeline:
         runs.update_run(self.conn, self.run_id, pr_url=pull.url)
         verdict = tests.summary() if tests else "no tests were run"
         return self._finish("succeeded", f"opened {pull.url} ({verdict}).{table}")
-
-    def _finish_followup(self, trigger, head: str, result: AgentResult, tests, push_branch: str) -> str:
-        """Answer on each addressed review thread and keep the bot's pull request description whole."""
-        message = finish_followup(self.forge, trigger, self.review, head, result.summary, tests, push_branch,
-                                  self.run_id, self.link, self.redactor.redact)
-        return self._finish("succeeded", message)
-
-    def _report_check(self, sha: str, tests: TestResult | None) -> None:
-        """A check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page."""
-        stat = workspace.diff_stat(self.workdir, self.base_sha)
-        report_check(self.forge, sha, tests, stat, self.link, self.redactor.redact)
 
     def _agent_event(self, line: str) -> None:
         """Each step goes to the log; the tracking comment shows the step, edited at most every 15 s."""
@@ -295,11 +297,14 @@ class Pipeline:
         if self.tracking is not None:
             try:
                 self.tracking.show("done", outcome=outcome, message=message)
-                task = load_task(self.conn, self.run_id)
-                self.forge.react(task.trigger.number, task.trigger.comment_id, "rocket" if outcome == "succeeded" else "confused")
+                self._react(outcome)
             except ForgeError as exc:
                 self.log(f"could not report the outcome on the forge: {exc}")
         return outcome
+
+    def _react(self, outcome: str) -> None:
+        task = load_task(self.conn, self.run_id)
+        self.forge.react(task.trigger.number, task.trigger.comment_id, "rocket" if outcome == "succeeded" else "confused")
 
     def check_cancelled(self) -> None:
         who = runs.cancel_requested(self.conn, self.run_id)

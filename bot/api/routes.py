@@ -1,0 +1,150 @@
+"""The /api/runs endpoints: delegate a task, list runs, read one's status, log and diff, cancel it."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import redis
+from flask import current_app, jsonify, request
+
+from bot.api import bp
+from bot.api.auth import current_token, error, token_required
+from bot.api.delegate_body import BodyError, DelegateRequest, parse_delegate_body
+from jobs import delegated_records, runs
+from jobs.intake import accept_trigger
+from jobs.links import sign_run_link
+from jobs.types import Command, Delegation, Trigger
+
+MAX_WAIT = 25  # seconds a log request may wait for new lines: under common proxies' 30 s idle limit
+POLL = 0.25
+MAX_LINE = 999_999_999
+
+
+def _settings():
+    return current_app.config["CODEXBOT_SETTINGS"]
+
+
+def _conn() -> redis.Redis:
+    return current_app.extensions["codexbot.redis"]
+
+
+def run_json(run: runs.Run) -> dict:
+    settings = _settings()
+    return {"id": run.run_id, "status": run.status, "forge": run.trigger.get("forge", ""), "repository": run.repo,
+            "task": run.trigger.get("title", ""), "requester": run.requester, "created_at": run.created_at,
+            "started_at": run.started_at, "finished_at": run.finished_at, "summary": run.summary,
+            "error": run.error or None, "tests": run.tests or None, "usage": run.usage or None, "pr_url": run.pr_url,
+            "url": sign_run_link(settings.public_url, settings.secret_key, run.run_id)}
+
+
+def _trigger(body: DelegateRequest, user: str, token_id: str) -> Trigger:
+    title = body.task.splitlines()[0][:100]
+    return Trigger(forge=body.forge, event="api", source="api", repo=body.repository, repo_id=0, number=0,
+                   is_pull_request=False, title=title, author=user, installation_id=None,
+                   command=Command("task", text=body.task, model=body.model),
+                   delegation=Delegation(body.base_commit, body.diff, token_id, body.remote_url, body.pull_request))
+
+
+@bp.post("/runs")
+@token_required
+def create_run():
+    token = current_token()
+    try:
+        body = parse_delegate_body(request.get_json(silent=True), _settings().max_diff_bytes)
+    except BodyError as exc:
+        return error(400, str(exc))
+    if not token.allows(body.forge, body.repository):
+        return error(403, f"this token may not start runs on {body.forge}:{body.repository}; "
+                          "create one with `codexbot token create --repo` for it")
+    queue = current_app.extensions["codexbot.queues"]["runs"]
+    try:
+        intake = accept_trigger(queue, _trigger(body, token.user, token.token_id),
+                                f"api:{token.token_id}:{body.request_id}", job_timeout=_settings().job_timeout)
+        delegated_records.index_run(_conn(), token.user, intake.run_id, time.time())
+        run = runs.load_run(_conn(), intake.run_id)
+    except redis.RedisError:
+        return error(503, "the server could not record the run (Redis is unavailable): try again shortly")
+    answer = jsonify({**run_json(run), "duplicate": intake.duplicate})
+    answer.status_code = 200 if intake.duplicate else 202
+    return answer
+
+
+@bp.get("/runs")
+@token_required
+def list_runs():
+    token, conn = current_token(), _conn()
+    found = [runs.load_run(conn, run_id) for run_id in delegated_records.user_runs(conn, token.user)]
+    visible = [r for r in found if r is not None and token.allows(r.trigger.get("forge", ""), r.repo)]
+    return jsonify({"runs": [run_json(r) for r in visible]})
+
+
+def _own_run(run_id: str):
+    """The run if this token's user delegated it on a repository the token covers; else a 404 answer."""
+    token = current_token()
+    run = runs.load_run(_conn(), run_id) if len(run_id) <= 64 else None
+    if (run is None or run.requester != token.user or run.trigger.get("source") != "api"
+            or not token.allows(run.trigger.get("forge", ""), run.repo)):
+        return None, error(404, f"there is no run {run_id} for this token: `codexbot runs` lists yours")
+    return run, None
+
+
+@bp.get("/runs/<run_id>")
+@token_required
+def show_run(run_id: str):
+    run, problem = _own_run(run_id)
+    return problem or jsonify(run_json(run))
+
+
+@bp.get("/runs/<run_id>/log")
+@token_required
+def run_log(run_id: str):
+    run, problem = _own_run(run_id)
+    if problem:
+        return problem
+    start, wait = request.args.get("from", "0"), request.args.get("wait", "0")
+    if not re.fullmatch(r"[0-9]{1,9}", start) or not re.fullmatch(r"[0-9]{1,2}", wait) or int(wait) > MAX_WAIT:
+        return error(400, f"from must be a line number (0 to {MAX_LINE}) and wait 0 to {MAX_WAIT} seconds")
+    lines = _wait_for_lines(run_id, int(start), int(wait))
+    run = runs.load_run(_conn(), run_id)
+    return jsonify({"lines": lines, "next": int(start) + len(lines), "status": run.status, "final": run.is_final})
+
+
+def _wait_for_lines(run_id: str, start: int, wait: int) -> list[str]:
+    """Long-poll: the lines from start, waiting up to wait seconds for some while the run goes on."""
+    deadline = time.monotonic() + wait
+    while True:
+        lines = runs.read_log(_conn(), run_id, start)
+        if lines or time.monotonic() >= deadline:
+            return lines
+        run = runs.load_run(_conn(), run_id)
+        if run is None or run.is_final:
+            return runs.read_log(_conn(), run_id, start)
+        time.sleep(POLL)
+
+
+@bp.post("/runs/<run_id>/cancel")
+@token_required
+def cancel_run(run_id: str):
+    run, problem = _own_run(run_id)
+    if problem:
+        return problem
+    if run.is_final:
+        return error(409, f"run {run_id} has already ended ({run.status}); there is nothing to cancel")
+    runs.request_cancel(_conn(), run_id, current_token().user)
+    answer = jsonify({**run_json(run), "cancel_requested": True})
+    answer.status_code = 202
+    return answer
+
+
+@bp.get("/runs/<run_id>/diff")
+@token_required
+def run_diff(run_id: str):
+    run, problem = _own_run(run_id)
+    if problem:
+        return problem
+    result = delegated_records.load_result(_conn(), run_id)
+    if result is None:
+        why = f"it is {run.status}" if not run.is_final else f"it {run.status}" + (f": {run.error}" if run.error else "")
+        return error(409, f"run {run_id} has no change to apply: {why}")
+    return jsonify({"id": run_id, "status": run.status, **result})
