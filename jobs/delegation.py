@@ -16,7 +16,7 @@ from jobs.forges.base import ForgeNotFound, ForgeUnavailable
 from jobs.local_checkout import preimages_of
 from jobs.pipeline import BOT_IDENTITY, Pipeline
 from jobs.publish import pull_request_body, pull_request_title
-from jobs.replay import record_outcome
+from jobs.run_results import store_outcome
 from jobs.repo_config import FILE_NAME, RepoConfig, parse_repo_config
 from jobs.types import Task
 
@@ -106,7 +106,7 @@ class DelegatedPipeline(Pipeline):
             raise RunFailed("the agent finished without changing any file" +
                             (f": {self.redactor.redact(result.summary)}" if result.summary else ""))
         workspace.check_diff_size(self.workdir, self.base_sha, self.settings.max_diff_bytes)
-        self._store_transcript(record_outcome(result.transcript, diff, tests))
+        store_outcome(self.conn, self.run_id, self.redactor, result.transcript, diff, tests)
         delegated_records.store_result(self.conn, self.run_id, self.redactor.redact(diff), self.base_sha,
                                        preimages_of(self.workdir, self.base_sha))
         verdict = tests.summary() if tests else "no tests were run"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import time
 import traceback
 from dataclasses import replace
 
@@ -25,8 +25,8 @@ from jobs.locks import lock_key, pull_request_lock
 from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
 from jobs.redaction import Redactor
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
-from jobs.replay import record_outcome
 from jobs.replies import latest_task, reply_to_control_command
+from jobs.run_results import store_outcome, store_tests, store_transcript
 from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
 from jobs.settings import SettingsError
 from jobs.testing import TestResult, detect_test_command, run_tests
@@ -161,7 +161,7 @@ class Pipeline:
         self.check_cancelled()
         if chosen is None:
             raise RunFailed(f"none of the {count} attempts produced a change; the run log compares them")
-        self._store_transcript(chosen.result.transcript)
+        store_transcript(self.conn, self.run_id, self.redactor, chosen.result.transcript)
         runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(chosen.result.summary))
         return chosen.result, chosen.tests
 
@@ -211,9 +211,9 @@ class Pipeline:
                                test_command=detect_test_command(self.workdir, config.test_command))
         except ModelError as error:
             if error.partial is not None:
-                self._store_transcript(error.partial.transcript)
+                store_transcript(self.conn, self.run_id, self.redactor, error.partial.transcript)
             raise
-        self._store_transcript(result.transcript)
+        store_transcript(self.conn, self.run_id, self.redactor, result.transcript)
         if result.stopped_by == "cancelled":
             raise RunCancelled(result.stop_reason)
         runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(result.summary),
@@ -223,19 +223,17 @@ class Pipeline:
         workspace.reset_git_dir(self.workdir, self.saved_git_config)
         return result
 
-    def _store_transcript(self, transcript: dict) -> None:
-        self.conn.set(f"codexbot:run:{self.run_id}:transcript", self.redactor.redact(json.dumps(transcript)))
-
     def _tests(self, sandbox, config: RepoConfig) -> TestResult | None:
         self.progress("tests")
         command = detect_test_command(self.workdir, config.test_command)
         if command is None:
             self.log(f"no tests found; set [test] command in {FILE_NAME} to run them")
             return None
+        started = time.time()
         tests = run_tests(sandbox, command, config.test_timeout)
         workspace.reset_git_dir(self.workdir, self.saved_git_config)
         self.log(tests.summary())
-        runs.update_run(self.conn, self.run_id, tests=json.loads(self.redactor.redact(json.dumps(tests.to_dict()))))
+        store_tests(self.conn, self.run_id, self.redactor, tests, self.workdir, started)
         return tests
 
     def _publish(self, task, result: AgentResult, tests, base_branch, push_branch) -> str:
@@ -252,8 +250,8 @@ class Pipeline:
                                 "which codexbot reverted; nothing was pushed")
             raise RunFailed("the agent finished without changing any file" +
                             (f": {self.redactor.redact(result.summary)}" if result.summary else ""))
-        # what `codexbot replay` compares with: the digest of the committed diff and the test counts
-        self._store_transcript(record_outcome(result.transcript, workspace.diff(self.workdir, self.base_sha), tests))
+        store_outcome(self.conn, self.run_id, self.redactor, result.transcript,
+                      workspace.diff(self.workdir, self.base_sha), tests)
         workspace.check_diff_size(self.workdir, self.base_sha, self.settings.max_diff_bytes)
         workspace.push(self.workdir, push_branch, self.forge.git_credentials(write=True))
         head = workspace.head_sha(self.workdir)
@@ -286,6 +284,7 @@ class Pipeline:
     def progress(self, phase: str, detail: str = "") -> None:
         self.check_cancelled()
         self.log(f"phase: {phase}")
+        runs.record_phase(self.conn, self.run_id, phase)
         self.tracking.show(phase, detail)
 
     def _finish(self, outcome: str, message: str) -> str:

@@ -14,6 +14,7 @@ from bot.api.delegate_body import BodyError, DelegateRequest, parse_delegate_bod
 from jobs import delegated_records, runs
 from jobs.intake import accept_trigger
 from jobs.links import sign_run_link
+from jobs.run_view import RunParts
 from jobs.types import Command, Delegation, Trigger
 
 MAX_WAIT = 25  # seconds a log request may wait for new lines: under common proxies' 30 s idle limit
@@ -114,12 +115,12 @@ def _wait_for_lines(run_id: str, start: int, wait: int) -> list[str]:
     """Long-poll: the lines from start, waiting up to wait seconds for some while the run goes on."""
     deadline = time.monotonic() + wait
     while True:
-        lines = runs.read_log(_conn(), run_id, start)
+        lines = RunParts(_conn(), _settings().data_dir, run_id).log(start)
         if lines or time.monotonic() >= deadline:
             return lines
         run = runs.load_run(_conn(), run_id)
         if run is None or run.is_final:
-            return runs.read_log(_conn(), run_id, start)
+            return RunParts(_conn(), _settings().data_dir, run_id).log(start)
         time.sleep(POLL)
 
 
