@@ -62,7 +62,7 @@ class DelegatedPipeline(Pipeline):
             installation_id, repo_id = find_installation(github_app(self.services), self.settings.github_api_url,
                                                          trigger.repo)
             trigger = replace(trigger, installation_id=installation_id, repo_id=repo_id)
-        return make_forge(self.services, trigger)
+        return make_forge(self.services, trigger, log=self.log)
 
     def _make_tracking(self, task, record):
         return NoTracking()

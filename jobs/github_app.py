@@ -116,13 +116,17 @@ class GitHubApp:
 
     def revoke(self, token: str) -> None:
         """Revokes a token at GitHub and drops it from the cache."""
-        with self._lock:
-            self._cache = {k: v for k, v in self._cache.items() if v.token != token}
+        self.forget(token)
         answer = self._send("DELETE", "/installation/token", f"token {token}",
                             "revoke an installation token")
         # 401: GitHub no longer accepts the token (revoked or expired), which is what we wanted.
         if answer.status_code not in (204, 401):
             raise _unexpected(answer, "revoke an installation token")
+
+    def forget(self, token: str) -> None:
+        """Drops a token GitHub rejected from the cache, so the next request mints a new one."""
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if v.token != token}
 
     def secrets(self) -> Iterable[str]:
         """Every token issued so far that has not expired, for the log redactor."""

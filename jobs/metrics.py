@@ -17,6 +17,10 @@ METRICS = {
     "run_seconds": ("summary", "Wall time of finished runs"),
     "agent_steps": ("counter", "Agent steps taken"),
     "model_tokens": ("counter", "Model tokens used, by kind (prompt, completion)"),
+    "forge_api_calls": ("counter", "Forge API operations by forge and outcome (ok, an HTTP status, unreachable)"),
+    "forge_retries": ("counter", "Forge API requests retried, by forge and reason (rate_limit, server_error, "
+                                 "connection, token_rejected)"),
+    "forge_wait_seconds": ("counter", "Seconds spent waiting before forge API retries, by forge and reason"),
 }
 
 

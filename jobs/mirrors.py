@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.forges.base import GitCredentials
-from jobs.workspace import WorkspaceError, git, git_argv, git_env, last_lines
+from jobs.workspace import WorkspaceError, explain_fetch_failure, explain_git_failure, git, git_argv, git_env
 
 MIRROR_SUFFIX = ".git"
 LAST_USED = "codexbot-last-used"
@@ -136,7 +136,7 @@ def _fetch(mirror: Path, url: str, credentials: GitCredentials) -> None:
     proc = git(mirror, "fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", url,
                "+refs/heads/*:refs/heads/*", credentials=credentials, check=False, timeout=FETCH_TIMEOUT)
     if proc.returncode != 0:
-        raise WorkspaceError(f"the repository could not be fetched: {last_lines(proc.stderr)}")
+        raise WorkspaceError(explain_fetch_failure(proc.stderr))
 
 
 def _merge_packs(mirror: Path) -> None:
@@ -184,8 +184,8 @@ def _pack_commit(mirror: Path, sha: str, base: Path) -> None:
         listing.stdout.close()
         listing.wait(timeout=FETCH_TIMEOUT)
     if listing.returncode != 0 or packing.returncode != 0:
-        raise WorkspaceError(f"the mirror could not pack {sha[:12]}: "
-                             f"{last_lines(packing.stderr.decode(errors='replace'))}")
+        raise WorkspaceError(explain_git_failure(f"the mirror could not pack {sha[:12]}",
+                                                 packing.stderr.decode(errors="replace")))
 
 
 def _prune_snapshots(folder: Path) -> None:
@@ -203,7 +203,7 @@ def _copy_snapshot(snapshot: Path, dest: Path) -> None:
     except subprocess.TimeoutExpired:
         raise WorkspaceError(f"copying the checkout took longer than {FETCH_TIMEOUT} s and was stopped") from None
     if proc.returncode != 0:
-        raise WorkspaceError(f"the checkout could not be copied: {last_lines(proc.stderr)}")
+        raise WorkspaceError(explain_git_failure("the checkout could not be copied", proc.stderr))
 
 
 def _point_at_branch(dest: Path, url: str, branch: str, sha: str) -> None:

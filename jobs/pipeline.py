@@ -97,7 +97,7 @@ class Pipeline:
             self._cleanup()
 
     def _connect(self, task: Task):
-        return make_forge(self.services, task.trigger)
+        return make_forge(self.services, task.trigger, log=self.log)
 
     def _make_tracking(self, task: Task, record: runs.Run):
         return TrackingComment(self.forge, task.trigger.number, self.run_id, self.link, self.redactor.redact,
@@ -291,14 +291,15 @@ class Pipeline:
         self.outcome = outcome
         message = self.redactor.redact(message)
         self.log(f"run {outcome}: {message}")
-        runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
-        metrics.record_finished_run(self.conn, runs.load_run(self.conn, self.run_id), outcome)
         if self.tracking is not None:
             try:
                 self.tracking.show("done", outcome=outcome, message=message)
                 self._react(outcome)
             except ForgeError as exc:
                 self.log(f"could not report the outcome on the forge: {exc}")
+        # final only once the forge shows it: a worker killed before that leaves the run to be retried
+        runs.update_run(self.conn, self.run_id, status=outcome, **({"error": message} if outcome == "failed" else {}))
+        metrics.record_finished_run(self.conn, runs.load_run(self.conn, self.run_id), outcome)
         return outcome
 
     def _react(self, outcome: str) -> None:

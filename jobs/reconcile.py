@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 from datetime import timezone
 
 import redis
@@ -23,6 +24,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegis
 from rq.serializers import JSONSerializer
 
 from jobs import metrics, runs
+from jobs.fairness import heal_slots
 from jobs.intake import CONTROL_KINDS, DELIVERY_TTL, PIPELINE_FUNC, control_queue_name, job_id_for, make_queue
 
 log = logging.getLogger("codexbot.reconcile")
@@ -61,6 +63,7 @@ def reconcile_runs(conn: redis.Redis, queue_names: list[str] | tuple[str, ...], 
             StartedJobRegistry(name, connection=conn, serializer=JSONSerializer).cleanup()
         actions = [action for run_id in unfinished_runs(conn, now, policy)
                    if (action := reconcile_run(conn, run_id, tuple(queue_names), now, policy))]
+        heal_slots(conn)  # slots of the jobs given up or re-queued above, and runs left waiting for one
     finally:
         lock.release()
     for action in actions:
@@ -191,8 +194,10 @@ def give_up(conn: redis.Redis, run_id: str, reason: str, tries: int, policy: Pol
 class Reconciler:
     """Reconciles once now, then every `interval` seconds from a daemon thread of the worker's parent process."""
 
-    def __init__(self, conn: redis.Redis, queue_names: list[str], policy: Policy, interval: float = 60):
+    def __init__(self, conn: redis.Redis, queue_names: list[str], policy: Policy, interval: float = 60,
+                 tidy: Callable[[], object] = lambda: None):
         self.conn, self.queue_names, self.policy, self.interval = conn, list(queue_names), policy, interval
+        self.tidy = tidy  # housekeeping on the same beat: archiving finished runs' logs, retention
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="codexbot-reconcile", daemon=True)
 
@@ -211,6 +216,7 @@ class Reconciler:
         while not self.stopped.wait(self.interval):
             try:
                 reconcile_runs(self.conn, self.queue_names, policy=self.policy)
-            except redis.RedisError as exc:  # Redis away for a while: the next pass tries again
+                self.tidy()
+            except (redis.RedisError, OSError) as exc:  # Redis away for a while: the next pass tries again
                 log.warning("reconciling runs failed (%s: %s); next try in %.0f s", type(exc).__name__, exc,
                             self.interval)

@@ -10,6 +10,7 @@ from rq.serializers import JSONSerializer
 
 from jobs.context import build_services, configure
 from jobs.intake import control_queue_name, make_queue
+from jobs.janitor import tidy_runs
 from jobs.reconcile import Policy, Reconciler
 from jobs.schema import SchemaError, check_readable
 from jobs.settings import Settings, SettingsError
@@ -41,8 +42,9 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     worker = Worker([make_queue(services.redis, n) for n in names], connection=services.redis,
                     serializer=JSONSerializer, name=name)
     # a connection of its own: the reconciler's thread must not share the worker's socket
-    reconciler = Reconciler(redis.Redis.from_url(settings.redis_url, socket_timeout=10), names,
-                            Policy(job_timeout=settings.job_timeout, command=settings.command))
+    rconn = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+    reconciler = Reconciler(rconn, names, Policy(job_timeout=settings.job_timeout, command=settings.command),
+                            tidy=lambda: tidy_runs(rconn, settings.data_dir, settings.retention_days))
     reconciler.start(periodic=not burst)  # one pass now, then every 60 s from a thread of this parent process
     log.info("worker %s listening on queues %s", worker.name, ", ".join(names))
     try:

@@ -51,8 +51,34 @@ def git(workdir: Path, *args: str, credentials: GitCredentials | None = None, ch
     except subprocess.TimeoutExpired:
         raise WorkspaceError(f"git {_command_name(args)} took longer than {timeout:.0f} s and was stopped") from None
     if check and proc.returncode != 0:
-        raise WorkspaceError(f"git {_command_name(args)} failed: {last_lines(proc.stderr)}")
+        raise WorkspaceError(explain_git_failure(f"git {_command_name(args)} failed", proc.stderr))
     return proc
+
+
+DISK_FULL = ("No space left on device", "Out of diskspace", "Disk quota exceeded")
+NOT_FOUND = ("not found", "returned error: 404", "does not appear to be a git repository")
+REFUSED = ("returned error: 403", "returned error: 401", "Permission denied", "Authentication failed")
+
+
+def explain_git_failure(what: str, stderr: str) -> str:
+    """One sentence for a failed git command: what happened and, for the failures we know, what to do."""
+    said = last_lines(stderr)
+    if any(sign in stderr for sign in DISK_FULL):
+        return (f"{what} because the disk under CODEXBOT_DATA_DIR is full ({said}): free space there "
+                "(kept workspaces and old mirrors can go), then ask again")
+    return f"{what}: {said}"
+
+
+def explain_fetch_failure(stderr: str) -> str:
+    """Why a repository could not be fetched, with the fix for a missing repository or missing access."""
+    said = last_lines(stderr)
+    if any(sign in stderr for sign in NOT_FOUND):
+        return (f"the repository could not be fetched because the forge says it does not exist ({said}): "
+                "check that it exists and that the GitHub App is installed on it or the GitLab token belongs to it")
+    if any(sign in stderr for sign in REFUSED):
+        return (f"the repository could not be fetched because the forge refused access ({said}): give the "
+                "GitHub App Contents: read, or the GitLab token read_repository, on it")
+    return explain_git_failure("the repository could not be fetched", stderr)
 
 
 def git_argv(workdir: Path, *args: str) -> list[str]:
@@ -152,7 +178,7 @@ def push(workdir: Path, branch: str, credentials: GitCredentials) -> None:
         text = proc.stderr + proc.stdout
         if "rejected" in text or "non-fast-forward" in text or "fetch first" in text:
             raise PushRejected(f"the push to {branch} was rejected because the branch moved; start the run again")
-        raise WorkspaceError(f"the push to {branch} failed: {last_lines(text)}")
+        raise WorkspaceError(explain_git_failure(f"the push to {branch} failed", text))
 
 
 def diff(workdir: Path, base: str) -> str:

@@ -9,13 +9,12 @@ from typing import Iterator
 import github
 import requests
 from github import Auth
-from github.GithubRetry import GithubRetry
 from github.IssueComment import IssueComment
-from urllib3.util.retry import Retry
 
 from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflict, ForgeError,
                               ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
                               Issue, PullRequest, Repository, ReviewComment)
+from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
 from jobs.github_app import GitHubApp
 
 API_PERMISSIONS = {"issues": "write", "pull_requests": "write", "checks": "write",
@@ -46,29 +45,29 @@ class _InstallationAuth(Auth.Auth):
         return "token (removed)"
 
 
-def _retry() -> Retry:
-    # Only idempotent methods are retried: a retried POST after a 502 could post a comment twice.
-    return GithubRetry(total=3, backoff_factor=0.5, max_rate_limit_wait=60, raise_on_status=False,
-                       allowed_methods=Retry.DEFAULT_ALLOWED_METHODS)
-
-
 class GitHubForge:
     """One repository on GitHub, seen through one App installation; enough thread safety for one job."""
 
     def __init__(self, app: GitHubApp, installation_id: int, repo: str, repo_id: int, *,
-                 bot_login: str = ""):
+                 bot_login: str = "", watch: ApiWatch | None = None, backoff: float = 0.5):
+        """watch: where API calls and retry waits are reported; backoff: seconds before the second retry."""
         self.app, self.installation_id, self.repo, self.repo_id = app, installation_id, repo, repo_id
         self._bot_login = bot_login
+        self.watch = watch or ApiWatch("github")
         self._minted: set[str] = set()
+        self._api_token = ""
         self._lock = threading.Lock()
         self._github = github.Github(auth=_InstallationAuth(lambda: self._token(API_PERMISSIONS)),
-                                     base_url=app.api_url, timeout=TIMEOUT, retry=_retry(),
+                                     base_url=app.api_url, timeout=TIMEOUT,
+                                     retry=forge_retry("github", self.watch, backoff=backoff),
                                      seconds_between_requests=0, seconds_between_writes=0, lazy=True)
         self._repo = self._github.get_repo(repo)  # lazy: no request until an attribute is read
 
     def __repr__(self) -> str:
         return f"GitHubForge(repo={self.repo!r}, installation_id={self.installation_id!r})"
 
+    @retry_cut_off
+    @remint_once
     def repository(self) -> Repository:
         missing = f"the GitHub App cannot access {self.repo}: install the App on that repository"
         with self._calling("read the repository", "metadata: read", missing):
@@ -76,6 +75,8 @@ class GitHubForge:
         return Repository(full_name=repo.full_name, id=repo.id, default_branch=repo.default_branch,
                           clone_url=repo.clone_url, html_url=repo.html_url)
 
+    @retry_cut_off
+    @remint_once
     def issue(self, number: int) -> Issue:
         with self._calling(f"read issue #{number}", "issues: read", self._missing(f"issue #{number}")):
             issue = self._repo.get_issue(number).complete()
@@ -83,6 +84,8 @@ class GitHubForge:
         return Issue(number=issue.number, title=issue.title, body=issue.body or "",
                      state=issue.state, url=issue.html_url, is_pull_request=pull is not None, pull=pull)
 
+    @retry_cut_off
+    @remint_once
     def permission(self, login: str) -> str:
         with self._calling(f"read the permission of {login}", "metadata: read",
                            f"GitHub has no user {login} for {self.repo}: check the login"):
@@ -92,15 +95,20 @@ class GitHubForge:
             # Custom organisation roles have their own names; the legacy field gives their base level.
             return self._repo.get_collaborator_permission(login)
 
+    @remint_once
     def comment(self, number: int, body: str) -> Comment:
         with self._calling(f"comment on #{number}", "issues: write", self._missing(f"issue #{number}")):
             return _comment(self._repo.get_issue(number).create_comment(body))
 
+    @retry_cut_off
+    @remint_once
     def edit_comment(self, comment_id: int, body: str) -> None:
         with self._calling(f"edit comment {comment_id}", "issues: write",
                            self._missing(f"comment {comment_id}")):
             self._issue_comment(comment_id).edit(body)
 
+    @retry_cut_off
+    @remint_once
     def find_comment(self, number: int, marker: str) -> Comment | None:
         bot = (self._bot_login or self.app.bot_login()).lower()
         with self._calling(f"read the comments on #{number}", "issues: read",
@@ -111,6 +119,8 @@ class GitHubForge:
                     return _comment(comment)
         return None
 
+    @retry_cut_off
+    @remint_once
     def react(self, number: int, comment_id: int | None, content: str) -> None:
         target = self._repo.get_issue(number) if comment_id is None else self._issue_comment(comment_id)
         where = f"issue #{number}" if comment_id is None else f"comment {comment_id}"
@@ -118,6 +128,8 @@ class GitHubForge:
         with self._calling(f"react with {content} on {where}", "issues: write", self._missing(where)):
             target.create_reaction(content)
 
+    @retry_cut_off
+    @remint_once
     def find_pull_request(self, head_branch: str) -> PullRequest | None:
         owner = self.repo.split("/")[0]
         with self._calling(f"look up the pull request from {head_branch}", "pull_requests: read"):
@@ -127,6 +139,7 @@ class GitHubForge:
         pulls.sort(key=lambda p: (p.state == "open", p.number), reverse=True)
         return pulls[0] if pulls else None
 
+    @remint_once
     def open_pull_request(self, head_branch: str, base_branch: str, title: str,
                           body: str) -> PullRequest:
         """The pull request from head_branch, opened only if none exists (open or closed)."""
@@ -148,6 +161,8 @@ class GitHubForge:
                                 f"{self.repo} but does not list it: look for it and close or reopen it")
         return existing
 
+    @retry_cut_off
+    @remint_once
     def update_pull_request(self, number: int, *, title: str | None = None,
                             body: str | None = None) -> PullRequest:
         changes = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
@@ -158,22 +173,29 @@ class GitHubForge:
                 pull.edit(**changes)
             return _pull(pull)
 
+    @retry_cut_off
+    @remint_once
     def review_comments(self, number: int, review_id: int) -> list[ReviewComment]:
         with self._calling(f"read the comments of review {review_id} on #{number}", "pull_requests: read",
                            self._missing(f"review {review_id} on pull request #{number}")):
             pull = self._repo.get_pull(number)
             return [_review_comment(c) for c in pull.get_single_review_comments(review_id)]
 
+    @retry_cut_off
+    @remint_once
     def review_comment(self, number: int, comment_id: int) -> ReviewComment:
         with self._calling(f"read review comment {comment_id}", "pull_requests: read",
                            self._missing(f"review comment {comment_id}")):
             return _review_comment(self._repo.get_pull(number).get_review_comment(comment_id))
 
+    @remint_once
     def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> None:
         with self._calling(f"reply on review thread {comment_id}", "pull_requests: write",
                            self._missing(f"review comment {comment_id}")):
             self._repo.get_pull(number).create_review_comment_reply(comment_id, body)
 
+    @retry_cut_off
+    @remint_once
     def read_file(self, path: str, ref: str) -> str | None:
         with self._calling(f"read {path} at {ref}", "contents: read"):
             try:
@@ -194,6 +216,7 @@ class GitHubForge:
         permissions = WRITE_PERMISSIONS if write else READ_PERMISSIONS
         return GitCredentials("x-access-token", self._token(permissions))
 
+    @remint_once
     def start_check(self, head_sha: str, name: str, details_url: str) -> int:
         extra = {"details_url": details_url} if details_url else {}
         with self._calling(f"start the check run {name!r}", "checks: write",
@@ -201,6 +224,8 @@ class GitHubForge:
             run = self._repo.create_check_run(name=name, head_sha=head_sha, status="in_progress", **extra)
             return run.id
 
+    @retry_cut_off
+    @remint_once
     def finish_check(self, check_id: int, conclusion: str, title: str, summary: str) -> None:
         if len(summary) > SUMMARY_LIMIT:
             summary = summary[:SUMMARY_LIMIT - len(CUT_NOTE)] + CUT_NOTE
@@ -227,7 +252,17 @@ class GitHubForge:
         token = self.app.installation_token(self.installation_id, [self.repo_id], permissions).token
         with self._lock:
             self._minted.add(token)
+            if permissions is API_PERMISSIONS:
+                self._api_token = token
         return token
+
+    def _drop_api_token(self) -> bool:
+        """Makes the next API request mint a new token; False when there was none to drop."""
+        with self._lock:
+            token, self._api_token = self._api_token, ""
+        if token:
+            self.app.forget(token)
+        return bool(token)
 
     def _issue_comment(self, comment_id: int) -> IssueComment:
         return IssueComment(self._repo.requester, url=f"{self._repo.url}/issues/comments/{comment_id}")
@@ -241,11 +276,15 @@ class GitHubForge:
         try:
             yield
         except github.GithubException as error:
+            self.watch.called(str(error.status))
             raise self._translate(error, f"{action} in {self.repo}", permission, missing) from error
         except requests.RequestException as error:
+            self.watch.called("unreachable")
             raise ForgeUnavailable(f"could not reach GitHub at {self.app.api_url} to {action} "
                                    f"({type(error).__name__}): check the network and "
                                    "CODEXBOT_GITHUB_API_URL") from error
+        else:
+            self.watch.called("ok")
 
     def _translate(self, error: github.GithubException, action: str, permission: str,
                    missing: str) -> ForgeError:

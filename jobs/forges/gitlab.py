@@ -9,10 +9,12 @@ from typing import Iterator
 import gitlab
 import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError, RedirectError
+from requests.adapters import HTTPAdapter
 
 from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound,
                               ForgePermissionError, ForgeUnavailable, GitCredentials, Issue, PullRequest,
                               Repository)
+from jobs.forges.retrying import ApiWatch, forge_retry
 
 # GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
 ROLES = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "triage"), (10, "read"))
@@ -32,15 +34,21 @@ class GitLabForge:
     """
 
     def __init__(self, url: str, token: str, project_path: str, *, is_merge_request: bool,
-                 number: int | None = None, min_timeout: float = 30):
+                 number: int | None = None, min_timeout: float = 30, watch: ApiWatch | None = None,
+                 backoff: float = 0.5):
         """number: the trigger's iid, where edit_comment finds notes it did not post or find itself;
-        min_timeout: seconds each API request may take before GitLab counts as unavailable."""
+        min_timeout: seconds each API request may take before GitLab counts as unavailable;
+        watch: where API calls and retry waits are reported; backoff: seconds before the second retry."""
         self.url, self.project_path, self.is_merge_request = url.rstrip("/"), project_path, is_merge_request
         self.number = number
         self._token = token
         self._note_numbers: dict[int, int] = {}  # note id → iid, for the notes seen by this forge
         self._project_info: tuple[int, str] | None = None  # (id, path with namespace)
-        self._gl = gitlab.Gitlab(self.url, private_token=token, timeout=min_timeout, user_agent="codexbot")
+        self.watch = watch or ApiWatch("gitlab")
+        session = requests.Session()  # our retries, reported, before python-gitlab's own silent ones for 429
+        session.mount(self.url, HTTPAdapter(max_retries=forge_retry("gitlab", self.watch, backoff=backoff)))
+        self._gl = gitlab.Gitlab(self.url, private_token=token, timeout=min_timeout, user_agent="codexbot",
+                                 session=session)
         self._project = self._gl.projects.get(project_path, lazy=True)  # lazy: no request yet
         self._bot_username: str | None = None
         self._checks: dict[int, tuple[str, str, str]] = {}  # status id → (sha, name, target_url)
@@ -269,7 +277,9 @@ class GitLabForge:
         """Turns python-gitlab and network failures into ForgeErrors that say what to fix."""
         try:
             yield
+            self.watch.called("ok")
         except GitlabAuthenticationError as error:
+            self.watch.called("401")
             raise ForgeAuthError(f"the GitLab token was rejected trying to {action} in "
                                  f"{self.project_path}: {ADD_TOKEN}") from error
         except (RedirectError, GitlabParsingError) as error:
@@ -277,8 +287,10 @@ class GitLabForge:
                              "not GitLab's JSON: set CODEXBOT_GITLAB_URL to GitLab's own address "
                              "(often https://)") from error
         except GitlabError as error:
+            self.watch.called(str(error.response_code or "error"))
             raise self._translate(error, f"{action} in {self.project_path}", missing) from error
         except requests.RequestException as error:
+            self.watch.called("unreachable")
             raise ForgeUnavailable(f"could not reach GitLab at {self.url} to {action} "
                                    f"({type(error).__name__}): check the network and "
                                    "CODEXBOT_GITLAB_URL") from error

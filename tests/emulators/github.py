@@ -8,6 +8,7 @@ import tempfile
 
 from . import github_git as git
 from .github_auth import FULL_PERMISSIONS, generate_app_key, mint_token, sign_app_jwt
+from .faults import Faults
 from .github_dispatch import Dispatcher
 from .github_shapes import Shapes
 from .github_state import GitHubState
@@ -41,7 +42,8 @@ class GitHubEmulator:
         self.errors: list[str] = []
         self.webhooks = WebhookSender(app_id)
         self.repos_root = tempfile.mkdtemp(prefix="github-emulator-")
-        self._server = BackgroundServer(Dispatcher(self))
+        self.faults = Faults(Dispatcher(self))  # tests script failures, stalls and dropped connections here
+        self._server = BackgroundServer(self.faults)
 
     # lifecycle
 

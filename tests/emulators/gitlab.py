@@ -8,6 +8,7 @@ import tempfile
 
 from . import github_git as git
 from .github_webhooks import Delivery
+from .faults import Faults
 from .gitlab_dispatch import Dispatcher
 from .gitlab_shapes import Shapes
 from .gitlab_state import MAINTAINER, GitLabState
@@ -32,7 +33,8 @@ class GitLabEmulator:
         self.errors: list[str] = []
         self.webhooks = GitLabWebhookSender()
         self.repos_root = tempfile.mkdtemp(prefix="gitlab-emulator-")
-        self._server = BackgroundServer(Dispatcher(self))
+        self.faults = Faults(Dispatcher(self))  # tests script failures, stalls and dropped connections here
+        self._server = BackgroundServer(self.faults)
 
     # lifecycle
 

@@ -11,6 +11,7 @@ from typing import Callable, Union
 
 from werkzeug.wrappers import Request, Response
 
+from .faults import Faults
 from .openai_responses import check_responses_request, response_object
 from .serving import BackgroundServer
 
@@ -57,7 +58,8 @@ class OpenAIEmulator:
         self._answered = 0
         self._lock = threading.Lock()
         self._stored: dict[str, list] = {}  # response id -> its input and output items, for previous_response_id
-        self._server = BackgroundServer(self._wsgi)
+        self.faults = Faults(self._wsgi)  # tests script failures, stalls and dropped connections here
+        self._server = BackgroundServer(self.faults)
 
     @property
     def url(self) -> str:

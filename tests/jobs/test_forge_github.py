@@ -203,14 +203,6 @@ def test_uninstalled_app_and_missing_issue_say_what_to_fix(github_emu):
     forge.close()
 
 
-def test_expired_token_is_an_auth_error(github_emu, forge):
-    forge.repository()
-    for token in {r["token"] for r in github_emu.requests if r["token"]}:
-        github_emu.state.tokens[token]["expires"] = 0  # as if GitHub's clock ran ahead of ours
-    with pytest.raises(ForgeAuthError, match="rejected the App's token trying to read the repository"):
-        forge.repository()
-
-
 def test_installation_without_checks_permission_names_it(github_emu):
     github_emu.add_installation(78, [OTHER], permissions={
         "contents": "write", "metadata": "read", "issues": "write", "pull_requests": "write"})
