@@ -35,14 +35,6 @@ from tests.stack import Stack  # noqa: E402
 QUIET_INSTALLATION = 78
 
 
-def answer(body: dict) -> dict:
-    """The model's turn in any run: write the fix first, finish once a tool result is in the conversation."""
-    items = body.get("messages") or body.get("input") or []
-    done = any(isinstance(item, dict) and (item.get("role") == "tool" or item.get("type") == "function_call_output")
-               for item in items)
-    return sample_repo.fix_script()[4 if done else 2]
-
-
 def rss_kb(pid: int, field: str = "VmRSS") -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -102,7 +94,8 @@ def _post(stack: Stack, repo: str, number: int) -> None:
 
 def one_mode(args: argparse.Namespace, slots: int) -> dict:
     server = RedisServer().start()
-    stack = Stack(server.url, script=[answer] * (4 * (args.busy + args.others)))
+    stack = Stack(server.url, script=[sample_repo.fix_answer] * (4 * (args.busy + args.others)),
+                  overrides={"repo_concurrency": slots})
     web = None
     try:
         stack.start()
@@ -112,7 +105,6 @@ def one_mode(args: argparse.Namespace, slots: int) -> dict:
         stack.github.add_installation(QUIET_INSTALLATION, quiet, account="quiet")
         for repo in quiet:
             stack.github.set_permission(repo, "alice", "write")
-        stack.settings = _replace(stack.settings, repo_concurrency=slots)
         port = free_port()
         web = start_web(stack, port)
         stack.github.set_webhook(f"http://127.0.0.1:{port}/webhooks/github", "stack-webhook-secret")
@@ -126,11 +118,6 @@ def one_mode(args: argparse.Namespace, slots: int) -> dict:
             web.wait(20)
         stack.stop()
         server.stop()
-
-
-def _replace(settings, **changes):
-    from dataclasses import replace
-    return replace(settings, **changes)
 
 
 def measure(args, stack: Stack, conn: redis.Redis, web: subprocess.Popen, workers, quiet: list[str]) -> dict:

@@ -116,9 +116,10 @@ def _option_values(options: dict[str, str], errors: list[str]) -> tuple[int, str
 
 
 def _clean(text: str, notes: list[str]) -> str:
-    """Drop control and bidirectional-override characters that can hide what a task says."""
+    """Drop control and bidirectional-override characters that can hide what a task says, and lone surrogates,
+    which no forge can store."""
     cleaned = text.translate(_BIDI)
-    cleaned = "".join(ch for ch in cleaned if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    cleaned = "".join(ch for ch in cleaned if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
     if cleaned != text:
         notes.append("invisible control characters were removed from the task")
     return unicodedata.normalize("NFC", cleaned)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jobs.types import Trigger
+
 
 class PayloadError(ValueError):
     """The payload lacks a field the event must have; the message names it."""
@@ -38,3 +40,11 @@ def opt_field(obj: dict[str, Any], key: str, kind: type, where: str) -> Any:
     if value is not None and not isinstance(value, kind):
         raise PayloadError(f"{where}.{key} is not a {kind.__name__}")
     return value
+
+
+def build_trigger(**fields: Any) -> Trigger:
+    """A Trigger from payload fields; a value it refuses (number 0, a repository without an owner) is a PayloadError."""
+    try:
+        return Trigger(**fields)
+    except ValueError as exc:
+        raise PayloadError(str(exc).replace("Trigger.", "the payload's ")) from None

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.commands import parse_command
-from bot.event_fields import Ignored, PayloadError, Rules, get_field as _get, opt_field as _opt
+from bot.event_fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
 
@@ -134,7 +134,7 @@ def _trigger(payload, event, source, issue, sender, command, *, comment_id, url)
     repo = _get(payload, "repository", dict)
     installation = payload.get("installation")
     installation_id = installation.get("id") if isinstance(installation, dict) else None
-    return Trigger(
+    return build_trigger(
         forge="github",
         event=event,
         source=source,

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from bot.commands import parse_command
-from bot.event_fields import Ignored, PayloadError, Rules, get_field as _get, opt_field as _opt
+from bot.event_fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
 _BOT_USERNAME = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?$")  # GitLab's access-token users
@@ -94,7 +94,7 @@ def _trigger(payload, event, source, target, user, command, is_mr, *, comment_id
     project_id = project.get("id", payload.get("project_id"))
     if not isinstance(project_id, int) or isinstance(project_id, bool):
         raise PayloadError("project.id is missing or not an int")
-    return Trigger(
+    return build_trigger(
         forge="gitlab", event=event, source=source,
         repo=_get(project, "path_with_namespace", str, "project"), repo_id=project_id,
         number=_get(target, "iid", int, "merge_request" if is_mr else "issue"),

@@ -60,7 +60,8 @@ def retry(run_id: str):
     run, viewer = _writer_only(run_id)
     settings = current_app.config["CODEXBOT_SETTINGS"]
     try:
-        intake = retry_run(current_app.extensions["codexbot.queues"]["runs"], run.run_id, viewer.login, settings.job_timeout)
+        intake = retry_run(current_app.extensions["codexbot.queues"]["runs"], run.run_id, viewer.login,
+                           settings.job_timeout, slots=settings.repo_concurrency)
     except ActionRefused as exc:
         fail(409, str(exc))
     return redirect(url_for("runs.show_run", run_id=intake.run_id), 303)

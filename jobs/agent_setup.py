@@ -49,13 +49,21 @@ def run_setup_commands(sandbox, config: RepoConfig, log: Callable[[str], None]) 
                               f"fix [setup] in {FILE_NAME}")
 
 
-def permission_problem(forge: Forge, login: str, needed: str) -> str | None:
+# GitLab people know the roles by these names; the permission levels are GitHub's
+GITLAB_ROLES = {"read": "Guest", "triage": "Reporter", "write": "Developer", "maintain": "Maintainer", "admin": "Owner",
+                "none": "no role"}
+
+
+def permission_problem(forge: Forge, login: str, needed: str, forge_name: str = "github") -> str | None:
     """Why this person may not start runs here (checked through the forge's API), or None."""
     try:
         level = forge.permission(login)
     except ForgeNotFound:
         level = "none"  # not a collaborator at all
     have = PERMISSION_LEVELS.index(level) if level in PERMISSION_LEVELS else -1
-    if PERMISSION_LEVELS.index(needed) > have:
-        return f"@{login} needs {needed} access to this repository to run codexbot, and has {level}; nothing was run"
-    return None
+    if PERMISSION_LEVELS.index(needed) <= have:
+        return None
+    if forge_name == "gitlab":
+        return (f"@{login} needs the {GITLAB_ROLES[needed]} role or higher in this project to run codexbot, "
+                f"and has {GITLAB_ROLES.get(level, level)}; nothing was run")
+    return f"@{login} needs {needed} access to this repository to run codexbot, and has {level}; nothing was run"

@@ -71,7 +71,7 @@ class DelegatedPipeline(Pipeline):
         return None
 
     def _run(self, task: Task) -> str:
-        self._authorize(task.trigger.author)
+        self._authorize(task.trigger)
         return self._run_task(task)
 
     def _prepare(self, task: Task):

@@ -32,8 +32,9 @@ def limit_job(job: Job, trigger: Trigger, concurrency: int) -> bool:
 
 
 def waiting_keys(job: Job) -> list[str]:
-    """Keys the intake script writes for a limited job: its waiting set, the limit's config, the key index."""
-    registry = RateLimitRegistry(job.rate_limit_key, connection=job.connection)
+    """Keys the intake script writes for a limited job: its waiting set, the limit's config, the key index
+    (for a job without a limit, keys the script leaves alone)."""
+    registry = RateLimitRegistry(job.rate_limit_key or "codexbot:unlimited", connection=job.connection)
     return [registry.rate_limited_key, registry.config_key, RateLimitRegistry.rl_keys_key]
 
 

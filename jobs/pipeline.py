@@ -6,7 +6,6 @@ import logging
 import re
 import time
 import traceback
-from dataclasses import replace
 
 from jobs import janitor, metrics, runs, workspace
 from jobs.agent.loop import AgentResult
@@ -23,9 +22,10 @@ from jobs.intake import load_task
 from jobs.links import sign_run_link
 from jobs.locks import lock_key, pull_request_lock
 from jobs.publish import branch_name, co_author, commit_message, pull_request_body, pull_request_title
-from jobs.redaction import Redactor
+from jobs.rate_limits import release_repo_slot
+from jobs.redaction import Redactor, settings_secrets
 from jobs.repo_config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
-from jobs.replies import latest_task, reply_to_control_command
+from jobs.replies import reply_to_control_command, task_to_retry
 from jobs.run_results import store_outcome, store_tests, store_transcript
 from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
 from jobs.settings import SettingsError
@@ -56,7 +56,7 @@ class Pipeline:
         self.services, self.settings, self.conn = services, services.settings, services.redis
         self.run_id = run_id
         self.redactor = Redactor()
-        self.redactor.add(self.settings.openai_api_key, self.settings.secret_key, *self.settings.github_webhook_secret)
+        self.redactor.add(*settings_secrets(self.settings))  # every secret setting, the App key's lines too
         self.forge: Forge | None = None
         self.forge_secrets = lambda: ()
         self.tracking: TrackingComment | None = None
@@ -107,15 +107,16 @@ class Pipeline:
     def _run(self, task: Task) -> str:
         trigger, command = task.trigger, task.trigger.command
         if command.kind in ("cancel", "retry"):
-            self._authorize(trigger.author)
+            self._authorize(trigger)
         if command.kind == "retry":
-            task = self._retry_of(task)
+            task, earlier = task_to_retry(self.conn, task, self.settings.command)
+            self.log(f"retrying run {earlier}")
         elif command.kind != "task":
             reply_to_control_command(self.forge, self.conn, task, self.settings)
             runs.update_run(self.conn, self.run_id, status="succeeded", summary=f"answered /{command.kind}")
             return "succeeded"
         else:
-            self._authorize(trigger.author)
+            self._authorize(trigger)
         self.forge.react(trigger.number, trigger.comment_id, "eyes")
         if not trigger.is_pull_request:
             return self._run_task(task)
@@ -165,17 +166,10 @@ class Pipeline:
         runs.update_run(self.conn, self.run_id, summary=self.redactor.redact(chosen.result.summary))
         return chosen.result, chosen.tests
 
-    def _retry_of(self, task: Task) -> Task:
-        """`/codex retry`: the latest task asked for here, run again under this run's id."""
-        retried = latest_task(self.conn, task)
-        if retried is None:
-            raise RunFailed(f"there is no earlier task here to retry: ask for one with {self.settings.command} <task>")
-        self.log(f"retrying run {retried.run_id}")
-        return replace(task, trigger=replace(task.trigger, command=retried.trigger.command))
-
-    def _authorize(self, login: str) -> None:
-        problem = permission_problem(self.forge, login, self.settings.min_permission)
-        if problem:
+    def _authorize(self, trigger) -> None:
+        problem = permission_problem(self.forge, trigger.author, self.settings.min_permission, trigger.forge)
+        if problem:  # refused: the repository's hourly count gets this one back (the requester's does not)
+            release_repo_slot(self.conn, trigger, self.run_id)
             raise RunFailed(problem)
 
     def _prepare(self, task: Task) -> tuple[object, RepoConfig, str, str]:

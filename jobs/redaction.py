@@ -39,3 +39,18 @@ class Redactor:
         if pattern is not None:
             text = pattern.sub(MASK, text)
         return _KNOWN_SHAPES.sub(MASK, text)
+
+
+def settings_secrets(settings) -> list[str]:
+    """Every secret the server's settings hold, the App private key's lines included, for Redactor.add."""
+    found = [settings.secret_key, settings.openai_api_key, settings.github_client_secret,
+             settings.gitlab_client_secret, settings.metrics_token,
+             *settings.github_webhook_secret, *settings.gitlab_webhook_secret]
+    if settings.github_private_key_path:
+        try:
+            with open(settings.github_private_key_path, encoding="utf-8") as key_file:
+                pem = key_file.read()
+        except (OSError, UnicodeDecodeError):
+            pem = ""  # the forge adapter reports an unreadable key with its own fix
+        found += [pem.strip(), *(line.strip() for line in pem.splitlines() if "PRIVATE KEY" not in line)]
+    return [secret for secret in found if secret]

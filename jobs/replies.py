@@ -1,8 +1,9 @@
-"""Answers to the control commands (`/codex help`, `status`, `cancel`) and to bad commands."""
+"""Answers to the control commands (`/codex help`, `status`, `cancel`), to bad commands and to runs over a rate limit."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import redis
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -10,9 +11,13 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from jobs import runs
+from jobs.cancellation import RunFailed
+from jobs.context import current
+from jobs.forge_factory import make_forge
 from jobs.forges.base import Forge
 from jobs.intake import job_id_for, load_task
 from jobs.links import sign_run_link
+from jobs.rate_limits import RateLimits, over_limit_message
 from jobs.settings import Settings
 from jobs.tracking import marker, render_help
 from jobs.types import Task
@@ -32,6 +37,27 @@ def reply_to_control_command(forge: Forge, conn: redis.Redis, task: Task, settin
     else:
         text = render_help(settings.command, command.errors, command.notes)
     forge.comment(trigger.number, f"{marker(task.run_id)}\n@{trigger.author} {text}")
+
+
+def reply_over_limit(run_id: str) -> str:
+    """The RQ job queued instead of a run over a rate limit: one comment saying so, then the run is failed."""
+    services = current()
+    conn, settings = services.redis, services.settings
+    task, record = load_task(conn, run_id), runs.load_run(conn, run_id)
+    if task is None or record is None or record.is_final:
+        return "nothing to do"
+    text = over_limit_message(conn, task.trigger, RateLimits.from_settings(settings), settings.command)
+    if task.trigger.source == "api":  # sent from a terminal: no thread to answer on; the API shows the error
+        runs.update_run(conn, run_id, status="failed", error=text)
+        return "failed"
+    forge, _ = make_forge(services, task.trigger)
+    try:
+        if forge.find_comment(task.trigger.number, marker(run_id)) is None:
+            forge.comment(task.trigger.number, f"{marker(run_id)}\n@{task.trigger.author} {text}")
+    finally:
+        forge.close()
+    runs.update_run(conn, run_id, status="failed", error=text)
+    return "failed"
 
 
 def earlier_runs(conn: redis.Redis, task: Task) -> list[runs.Run]:
@@ -90,3 +116,11 @@ def _ago(ts: float) -> str:
     if minutes < 1:
         return "just now"
     return f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+
+
+def task_to_retry(conn: redis.Redis, task: Task, command_word: str) -> tuple[Task, str]:
+    """`/codex retry`: the latest task asked for here, to run again under this run's id, and that run's id."""
+    retried = latest_task(conn, task)
+    if retried is None:
+        raise RunFailed(f"there is no earlier task here to retry: ask for one with {command_word} <task>")
+    return replace(task, trigger=replace(task.trigger, command=retried.trigger.command)), retried.run_id

@@ -26,7 +26,8 @@ def cancel_run(conn, run_id: str, by: str) -> None:
     runs.request_cancel(conn, run_id, by)
 
 
-def retry_run(queue: Queue, run_id: str, by: str, job_timeout: int, now: float | None = None) -> Intake:
+def retry_run(queue: Queue, run_id: str, by: str, job_timeout: int, now: float | None = None,
+              slots: int = 0) -> Intake:
     """A `/codex retry` by `by` on the run's issue or pull request, as if they had commented it.
 
     The worker checks their permission through the forge API, as for a comment."""
@@ -36,4 +37,4 @@ def retry_run(queue: Queue, run_id: str, by: str, job_timeout: int, now: float |
     trigger = replace(task.trigger, author=by, command=Command("retry"), comment_id=None,
                       review_id=None, review_comment_id=None)
     window = int((time.time() if now is None else now) // RETRY_DEDUP_SECONDS)
-    return accept_trigger(queue, trigger, f"web-retry-{run_id}-{by}-{window}", job_timeout=job_timeout)
+    return accept_trigger(queue, trigger, f"web-retry-{run_id}-{by}-{window}", job_timeout=job_timeout, slots=slots)

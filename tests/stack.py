@@ -30,11 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class Stack:
     """Start with `with Stack(redis_url) as stack:`; on both forges the sample repository octo/calc has the
-    users alice (write / Developer) and mallory (read / Reporter)."""
+    users alice (write / Developer) and mallory (read / Reporter). `overrides` sets further Settings fields;
+    the rate limits are off unless given there, so benchmarks can flood one repository."""
 
     def __init__(self, redis_url: str, script: list | None = None, workdir: Path | None = None,
-                 real_model: bool = False):
+                 real_model: bool = False, overrides: dict | None = None):
         self.redis_url = redis_url
+        self.overrides = {"rate_limit_repo": 0, "rate_limit_user": 0, **(overrides or {})}
         self.real_model = real_model  # use OPENAI_API_KEY / OPENAI_BASE_URL / CODEXBOT_MODEL from the environment
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="codexbot-stack-"))
         self.github = GitHubEmulator()
@@ -62,12 +64,12 @@ class Stack:
         self._lazy_app = _LazyApp()
         self.web = BackgroundServer(self._lazy_app)
         self.web.start()
-        self.settings = Settings(
-            redis_url=self.redis_url, data_dir=str(self.workdir / "data"), public_url=self.web.url,
-            secret_key="stack-secret-key-for-links", github_webhook_secret=(WEBHOOK_SECRET,),
-            github_app_id=str(self.github.app_id), github_private_key_path=str(key_path),
-            github_api_url=self.github.url, gitlab_url=self.gitlab.url, gitlab_webhook_secret=(WEBHOOK_SECRET,),
-            **self._model_settings())
+        self.settings = Settings(**{
+            "redis_url": self.redis_url, "data_dir": str(self.workdir / "data"), "public_url": self.web.url,
+            "secret_key": "stack-secret-key-for-links", "github_webhook_secret": (WEBHOOK_SECRET,),
+            "github_app_id": str(self.github.app_id), "github_private_key_path": str(key_path),
+            "github_api_url": self.github.url, "gitlab_url": self.gitlab.url, "gitlab_webhook_secret": (WEBHOOK_SECRET,),
+            **self._model_settings(), **self.overrides})
         self._lazy_app.app = create_app(self.settings)
         self.github.set_webhook(self.web.url + "/webhooks/github", WEBHOOK_SECRET)
         self.gitlab.set_webhook(self.web.url + "/webhooks/gitlab", WEBHOOK_SECRET)

@@ -14,6 +14,7 @@ from bot.api.delegate_body import BodyError, DelegateRequest, parse_delegate_bod
 from jobs import delegated_records, runs
 from jobs.intake import accept_trigger
 from jobs.links import sign_run_link
+from jobs.rate_limits import RateLimits
 from jobs.run_view import RunParts
 from jobs.types import Command, Delegation, Trigger
 
@@ -61,7 +62,11 @@ def create_run():
     queue = current_app.extensions["codexbot.queues"]["runs"]
     try:
         intake = accept_trigger(queue, _trigger(body, token.user, token.token_id),
-                                f"api:{token.token_id}:{body.request_id}", job_timeout=_settings().job_timeout)
+                                f"api:{token.token_id}:{body.request_id}", job_timeout=_settings().job_timeout,
+                                limits=RateLimits.from_settings(_settings()), slots=_settings().repo_concurrency)
+        if intake.limited:
+            return error(429, "you are over codexbot's rate limit (CODEXBOT_RATE_LIMIT_USER / _REPO runs per "
+                              "hour): try again later")
         delegated_records.index_run(_conn(), token.user, intake.run_id, time.time())
         run = runs.load_run(_conn(), intake.run_id)
     except redis.RedisError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ from flask import Response, abort, current_app, request
 from bot.event_fields import Ignored, PayloadError, Rules
 from bot.logs import elapsed_ms, log_event
 from jobs.intake import accept_trigger, queue_for
+from jobs.rate_limits import RateLimits
 from jobs.settings import Settings
 from jobs.types import Trigger
 
@@ -40,8 +42,12 @@ class Delivery:
             payload = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             self.reject(400, "not JSON", "the body is not valid JSON")
+        except RecursionError:  # json raises it for arrays or objects nested thousands deep
+            self.reject(400, "nested too deeply", "the body is JSON nested too deeply to be a webhook payload")
         if not isinstance(payload, dict):
             self.reject(400, "not an object", "the body is not a JSON object")
+        if _ESCAPED_SURROGATE.search(body) and not _is_valid_unicode(payload):
+            self.reject(400, "lone surrogate", "the body has a \\u escape that is not valid Unicode (a lone surrogate)")
         return payload
 
     def parse(self, parser: Callable[[str, dict, Rules], Trigger | Ignored], payload: dict, rules: Rules):
@@ -54,12 +60,17 @@ class Delivery:
         """Record the delivery and enqueue its run: 202, 200 for a redelivery, 503 when not recorded."""
         try:
             queue = queue_for(current_app.extensions["codexbot.queues"], trigger)
-            intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout)
+            intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout,
+                                    limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency)
         except redis.RedisError as exc:
             self.reject(503, f"not recorded: {type(exc).__name__}",
                         "the delivery could not be recorded (Redis is unavailable); please redeliver")
         if intake.duplicate:
             return self.answer(200, {"duplicate": True, "run_id": intake.run_id})
+        if intake.limited:
+            told = "the requester is told once" if intake.limited == "told" else "already told"
+            return self.answer(200, {"ignored": f"over the rate limit: not run ({told})", "run_id": intake.run_id},
+                               repo=trigger.repo, number=trigger.number, author=trigger.author)
         return self.answer(202, {"run_id": intake.run_id, "command": trigger.command.kind},
                            repo=trigger.repo, number=trigger.number, author=trigger.author)
 
@@ -69,6 +80,18 @@ class Delivery:
             counters.add("deliveries", {"forge": self.forge, "event": self.event[:64], "status": str(status)})
         log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],
                   status=status, outcome=outcome, ms=elapsed_ms(self.started), **fields)
+
+
+# JSON may escape half of a UTF-16 pair alone (a lone \ud800); such text cannot be stored or posted anywhere.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _is_valid_unicode(payload: dict) -> bool:
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def rules_for(settings: Settings, bot_login: str) -> Rules:
