@@ -75,7 +75,7 @@ def test_a_reporter_is_refused_and_nothing_runs(stack, redis_conn):
     run_id = run_id_of(stack.gitlab.note_as("mallory", PROJECT, issue["iid"], "/codex fix it"))
     work(stack)
     run = load_run(redis_conn, run_id)
-    assert run.status == "failed" and "needs write access" in run.error
+    assert run.status == "failed" and "needs the Developer role or higher" in run.error
     assert len(bot_notes(stack, issue["iid"])) == 1
     assert stack.model.requests == [] and stack.gitlab.merge_requests(PROJECT) == []
 
