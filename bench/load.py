@@ -139,8 +139,8 @@ def measure(args, stack: Stack, conn: redis.Redis, web: subprocess.Popen, worker
     failed = [run for run in runs if run.status != "succeeded"]
     if failed:
         print(f"  note: {len(failed)} runs did not succeed, e.g. {failed[0].run_id}: {failed[0].error[:200]}")
-    singles = [run.started_at - run.created_at for run in runs if run.repo in quiet]
-    durations = [run.finished_at - run.started_at for run in runs]
+    singles = [run.started_at - run.created_at for run in runs if run.repo in quiet and run.started_at]
+    durations = [run.finished_at - run.started_at for run in runs if run.started_at and run.finished_at]
     span = max(run.finished_at for run in runs) - min(run.created_at for run in runs)
     ordered = sorted(singles)
     return {"throughput": total / span * 60, "single_p50": statistics.median(singles),

@@ -61,7 +61,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging()
-    run_server(create_app(settings), host, port, workers or settings.web_workers)
+    run_server(create_app(settings), host, port, workers or settings.web_workers, settings.web_threads)
 
 
 @main.command()

@@ -29,12 +29,17 @@ class WebServer(BaseApplication):
         return self.application
 
 
-def serve(app: Flask, host: str, port: int, workers: int) -> None:
-    """Serve until stopped; SIGTERM lets in-flight requests finish (graceful_timeout)."""
+def serve(app: Flask, host: str, port: int, workers: int, threads: int = 16) -> None:
+    """Serve until stopped; SIGTERM lets in-flight requests finish (graceful_timeout).
+
+    Threaded workers: a run page's live log (SSE) or an API long-poll holds one thread for up to 25 s, so
+    people watching runs never take the processes that answer webhooks within the forge's 10 s.
+    """
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers or default_workers(),
-        "worker_class": "sync",
+        "worker_class": "gthread",
+        "threads": threads,
         "timeout": 30,  # a request that takes this long is a bug: the forge gave up after 10 s
         "graceful_timeout": 20,
         "keepalive": 5,

@@ -49,6 +49,14 @@ def heal_slots(conn: redis.Redis) -> None:
         registry.cleanup()
 
 
+def is_waiting(conn: redis.Redis, job: Job) -> bool:
+    """Whether a job marked rate-limited is in line for a slot (a run that is not would never start)."""
+    if not job.rate_limit_key:
+        return False
+    registry = RateLimitRegistry(job.rate_limit_key, connection=conn)
+    return conn.zscore(registry.rate_limited_key, job.id) is not None
+
+
 def waiting_count(conn: redis.Redis, trigger: Trigger) -> int:
     """How many runs of the trigger's repository are waiting for a slot (for `/codex status`)."""
     return RateLimitRegistry(slot_key(trigger), connection=conn).get_rate_limited_job_count()

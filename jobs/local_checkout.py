@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,12 +145,7 @@ def write_preimages(preimages: dict[str, bytes], folder: Path) -> None:
 def working_tree_diff(checkout: Path) -> str:
     """HEAD to the working tree, untracked (unignored) files included, as one binary patch; the user's index
     is left as it is (the untracked files are added to a throwaway copy of it)."""
-    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="codexbot-diff-") as scratch:
-        index = Path(scratch) / "index"
-        if own_index.is_file():
-            shutil.copyfile(own_index, index)
-        env = {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
+    with _scratch_index(checkout, "codexbot-diff-") as env:
         for args in (("add", "--all"), ("diff", "--cached", "--binary", "--no-renames", "--no-color", "--no-ext-diff",
                                          "--no-textconv", "HEAD")):
             proc = subprocess.run(workspace.git_argv(checkout, *args), cwd=checkout, env=env, capture_output=True,
@@ -164,8 +161,7 @@ def apply_patch(checkout: Path, patch: Path, preimages: Path | None = None) -> s
     if not patch.is_file() or patch.stat().st_size == 0:
         raise CheckoutError(f"{patch} holds no change to apply")
     text = patch.read_text(errors="surrogateescape")
-    if workspace.git(checkout, "apply", "--check", "-", input=text, check=False).returncode == 0:
-        workspace.git(checkout, "apply", "-", input=text)
+    if _apply_plainly(checkout, text):
         return "applied the change to the working tree"
     proc = _apply_three_way(checkout, text, preimages)
     if proc.returncode == 0:
@@ -182,15 +178,8 @@ def _apply_three_way(checkout: Path, text: str, preimages: Path | None) -> subpr
     """`git apply --3way` against a throwaway index holding the working tree, so the user's index is untouched.
 
     (--3way implies --index: with the real index, any unstaged edit to a changed file would refuse the merge.)"""
-    if preimages is not None and preimages.is_dir():
-        for path in (p for p in preimages.rglob("*") if p.is_file()):
-            _git_bytes(checkout, "hash-object", "-w", "--no-filters", "--", str(path))
-    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="codexbot-apply-") as scratch:
-        index = Path(scratch) / "index"
-        if own_index.is_file():
-            shutil.copyfile(own_index, index)
-        env = {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
+    _store_preimages(checkout, preimages)
+    with _scratch_index(checkout, "codexbot-apply-") as env:
         names = workspace.git(checkout, "apply", "--numstat", "-z", "-", input=text).stdout.split("\0")
         present = [n.split("\t")[-1] for n in names if n and (checkout / n.split("\t")[-1]).exists()]
         if present:
@@ -202,6 +191,32 @@ def _apply_three_way(checkout: Path, text: str, preimages: Path | None) -> subpr
         return subprocess.run(workspace.git_argv(checkout, "apply", "--3way", "-"), cwd=checkout, env=env,
                               input=text, capture_output=True, encoding="utf-8", errors="surrogateescape",
                               timeout=workspace.GIT_TIMEOUT)
+
+
+def _apply_plainly(checkout: Path, text: str) -> bool:
+    """Apply the diff as it stands when it fits the working tree; False, and nothing touched, when it does not."""
+    if workspace.git(checkout, "apply", "--check", "-", input=text, check=False).returncode != 0:
+        return False
+    workspace.git(checkout, "apply", "-", input=text)
+    return True
+
+
+def _store_preimages(checkout: Path, preimages: Path | None) -> None:
+    """Put the saved pre-agent files in the object store, so a three-way apply finds its merge base."""
+    if preimages is not None and preimages.is_dir():
+        for path in (p for p in preimages.rglob("*") if p.is_file()):
+            _git_bytes(checkout, "hash-object", "-w", "--no-filters", "--", str(path))
+
+
+@contextmanager
+def _scratch_index(checkout: Path, prefix: str) -> Iterator[dict]:
+    """A git environment whose index is a throwaway copy of the checkout's, so the user's index is never written."""
+    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        index = Path(scratch) / "index"
+        if own_index.is_file():
+            shutil.copyfile(own_index, index)
+        yield {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
 
 
 def _git_bytes(workdir: Path, *args: str) -> bytes:
@@ -218,20 +233,12 @@ def apply_or_refuse(checkout: Path, text: str, preimages: Path | None = None) ->
     working tree and the index stay exactly as they were and the message names the files."""
     if not text:
         raise CheckoutError("the run holds no change to apply")
-    if workspace.git(checkout, "apply", "--check", "-", input=text, check=False).returncode == 0:
-        workspace.git(checkout, "apply", "-", input=text)
+    if _apply_plainly(checkout, text):
         return "applied the change to the working tree"
-    if preimages is not None and preimages.is_dir():
-        for path in (p for p in preimages.rglob("*") if p.is_file()):
-            _git_bytes(checkout, "hash-object", "-w", "--no-filters", "--", str(path))
+    _store_preimages(checkout, preimages)
     names = [n.split("\t")[-1] for n in workspace.git(checkout, "apply", "--numstat", "-z", "-", input=text)
              .stdout.split("\0") if n]
-    own_index = checkout / workspace.git(checkout, "rev-parse", "--git-path", "index").stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="codexbot-apply-") as scratch:
-        index = Path(scratch) / "index"
-        if own_index.is_file():
-            shutil.copyfile(own_index, index)
-        env = {**workspace.git_env(checkout), "GIT_INDEX_FILE": str(index)}
+    with _scratch_index(checkout, "codexbot-apply-") as env:
         present = [name for name in names if (checkout / name).exists()]
         if present:
             _run_git(checkout, env, "add", "-f", "--", *present)

@@ -24,7 +24,7 @@ from rq.registry import CanceledJobRegistry, FailedJobRegistry, FinishedJobRegis
 from rq.serializers import JSONSerializer
 
 from jobs import metrics, runs
-from jobs.fairness import heal_slots
+from jobs.fairness import heal_slots, is_waiting
 from jobs.intake import CONTROL_KINDS, DELIVERY_TTL, PIPELINE_FUNC, control_queue_name, job_id_for, make_queue
 
 log = logging.getLogger("codexbot.reconcile")
@@ -124,6 +124,8 @@ def why_dead(conn: redis.Redis, job: Job | None, now: float, stale_after: float)
     status = job.get_status(refresh=False)
     if status in ALIVE:
         return None
+    if status == JobStatus.RATE_LIMITED:  # waiting for a slot of its repository (jobs/fairness.py)
+        return None if is_waiting(conn, job) else "its job waits for a repository slot it is not in line for"
     if status != JobStatus.STARTED:
         result = job.latest_result()
         detail = (result.exc_string or "").strip().splitlines()[-1:] if result else []

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real redis-server for the session (flushed per test) and a fresh app per test."""
+"""Shared fixtures: a real redis-server (flushed per test), a fresh app, and the whole stack per test."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from bot import create_app
 from jobs.settings import Settings
 from tests.payloads import WEBHOOK_SECRET
 from tests.services import RedisServer
+from tests.stack import Stack
 
 
 
@@ -42,3 +43,11 @@ def app(settings, redis_conn):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def stack(redis_server, redis_conn, tmp_path):
+    """The whole product on this machine; a test module that needs another setup defines its own `stack`."""
+    with Stack(redis_server.url, workdir=tmp_path) as stack:
+        yield stack
+        assert stack.github.errors == []

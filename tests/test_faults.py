@@ -5,8 +5,6 @@ the scripted model holds its answer until the test has killed the worker that as
 """
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +15,9 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
+from jobs import process_tree
 from jobs.intake import control_queue_name, job_id_for
+from jobs.process_tree import children
 from jobs.reconcile import Policy, give_up_message, reconcile_runs
 from jobs.runs import ALL_RUNS, load_run, read_log
 from tests import sample_repo
@@ -61,58 +61,13 @@ def start_worker(stack, tmp_path) -> subprocess.Popen:
     return proc
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry))
-        except (OSError, ValueError):
-            continue  # not a process, or it exited while we looked
-    return found
-
-
-def process_tree(pid: int) -> set[int]:
-    """pid and all its descendants (RQ's work horse runs in a process group of its own)."""
-    found, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        if current not in found:
-            found.add(current)
-            todo.extend(children(current))
-    return found
-
-
 def kill_tree(pid: int) -> None:
-    """Stop the whole tree until it stops growing, then SIGKILL every process in it: nothing is left behind."""
-    stopped: set[int] = set()
-    while fresh := process_tree(pid) - stopped:
-        for p in fresh:
-            send(p, signal.SIGSTOP)
-        stopped |= fresh
-    for p in stopped:
-        send(p, signal.SIGKILL)
+    """SIGKILL the whole tree (frozen first, so it cannot grow meanwhile) and see that nothing is left behind."""
+    killed = process_tree.kill_tree(pid) - {pid}
     deadline = time.monotonic() + 10
-    while any(alive(p) for p in stopped - {pid}) and time.monotonic() < deadline:
+    while any(process_tree.alive(p) for p in killed) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(alive(p) for p in stopped - {pid}), "a killed worker left processes behind"
-
-
-def send(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass  # already gone
-
-
-def alive(pid: int) -> bool:
-    """Running and not a zombie (a zombie is dead; its parent just has not reaped it yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert not any(process_tree.alive(p) for p in killed), "a killed worker left processes behind"
 
 
 def ask(stack) -> tuple[int, str]:
@@ -120,6 +75,17 @@ def ask(stack) -> tuple[int, str]:
     delivery = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
     assert delivery.status == 202, delivery.response
     return number, json.loads(delivery.response)["run_id"]
+
+
+def succeeded_with_one_pull(stack, redis_conn, run_id: str, attempts: int, timeout: float) -> None:
+    """Waits for the run to end: it succeeded on its `attempts`-th attempt and opened exactly one pull request."""
+    deadline = time.monotonic() + timeout
+    while not load_run(redis_conn, run_id).is_final:
+        assert time.monotonic() < deadline, f"the run did not finish within {timeout} s"
+        time.sleep(0.2)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "succeeded" and run.attempts == attempts, "\n".join(read_log(redis_conn, run_id))
+    assert len(stack.github.list_pulls(REPO)) == 1
 
 
 def queues(stack) -> tuple[str, str]:
@@ -212,10 +178,4 @@ def test_a_live_worker_s_running_job_is_never_touched(stack, redis_conn, tmp_pat
             time.sleep(1)
     finally:
         gate.released.set()
-    deadline = time.monotonic() + 90
-    while not load_run(redis_conn, run_id).is_final:
-        assert time.monotonic() < deadline, "the live worker did not finish its run"
-        time.sleep(0.2)
-    run = load_run(redis_conn, run_id)
-    assert run.status == "succeeded" and run.attempts == 1, "\n".join(read_log(redis_conn, run_id))
-    assert len(stack.github.list_pulls(REPO)) == 1
+    succeeded_with_one_pull(stack, redis_conn, run_id, attempts=1, timeout=90)

@@ -21,13 +21,6 @@ REPO = sample_repo.REPO
 EDIT = rf"^/repos/{REPO}/issues/comments/\d+$"
 
 
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
-
-
 def comment(stack, number: int) -> str:
     delivery = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
     assert delivery.status == 202, delivery.response

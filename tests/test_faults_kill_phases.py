@@ -18,7 +18,8 @@ from jobs.intake import job_id_for
 from jobs.reconcile import Policy, reconcile_runs
 from jobs.runs import ALL_RUNS, load_run, read_log
 from tests import sample_repo
-from tests.test_faults import QUICK, Gate, ask, children, kill_tree, queues, start_worker, stack  # noqa: F401
+from tests.test_faults import (QUICK, Gate, ask, children, kill_tree, queues, stack,  # noqa: F401  (fixture)
+                               start_worker, succeeded_with_one_pull)
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 REPO = sample_repo.REPO
@@ -124,13 +125,7 @@ def test_a_work_horse_killed_while_its_sandbox_runs_leaves_no_sandbox_process(st
         time.sleep(0.1)
     actions = reconcile_runs(redis_conn, queues(stack), policy=Policy())
     assert len(actions) == 1 and "re-queued" in actions[0], actions
-    deadline = time.monotonic() + 120  # the live worker takes the second attempt
-    while not load_run(redis_conn, run_id).is_final:
-        assert time.monotonic() < deadline, "the retried run did not finish"
-        time.sleep(0.2)
-    run = load_run(redis_conn, run_id)
-    assert run.status == "succeeded" and run.attempts == 2, "\n".join(read_log(redis_conn, run_id))
-    assert len(stack.github.list_pulls(REPO)) == 1
+    succeeded_with_one_pull(stack, redis_conn, run_id, attempts=2, timeout=120)  # the live worker's second attempt
     deadline = time.monotonic() + 20  # the run is recorded final just before its workspace is removed
     while Path(workdir).exists():
         assert time.monotonic() < deadline, "the run's workspace was left behind"

@@ -13,18 +13,10 @@ import pytest
 
 from jobs.runs import load_run, read_log
 from tests import sample_repo
-from tests.stack import Stack
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 REPO = sample_repo.REPO
 CHAT = r"^/v1/chat/completions$"
-
-
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
 
 
 def late(item: dict, seconds: float):

@@ -6,7 +6,7 @@ import re
 import time
 
 import redis
-from flask import current_app, jsonify, request
+from flask import abort, current_app, jsonify, request
 
 from bot.api import bp
 from bot.api.auth import current_token, error, token_required
@@ -85,29 +85,26 @@ def list_runs():
     return jsonify({"runs": [run_json(r) for r in visible]})
 
 
-def _own_run(run_id: str):
-    """The run if this token's user delegated it on a repository the token covers; else a 404 answer."""
+def _own_run(run_id: str) -> runs.Run:
+    """The run if this token's user delegated it on a repository the token covers; else the answer is a 404."""
     token = current_token()
     run = runs.load_run(_conn(), run_id) if len(run_id) <= 64 else None
     if (run is None or run.requester != token.user or run.trigger.get("source") != "api"
             or not token.allows(run.trigger.get("forge", ""), run.repo)):
-        return None, error(404, f"there is no run {run_id} for this token: `codexbot runs` lists yours")
-    return run, None
+        abort(error(404, f"there is no run {run_id} for this token: `codexbot runs` lists yours"))
+    return run
 
 
 @bp.get("/runs/<run_id>")
 @token_required
 def show_run(run_id: str):
-    run, problem = _own_run(run_id)
-    return problem or jsonify(run_json(run))
+    return jsonify(run_json(_own_run(run_id)))
 
 
 @bp.get("/runs/<run_id>/log")
 @token_required
 def run_log(run_id: str):
-    run, problem = _own_run(run_id)
-    if problem:
-        return problem
+    _own_run(run_id)  # a 404 unless the run is this token's
     start, wait = request.args.get("from", "0"), request.args.get("wait", "0")
     if not re.fullmatch(r"[0-9]{1,9}", start) or not re.fullmatch(r"[0-9]{1,2}", wait) or int(wait) > MAX_WAIT:
         return error(400, f"from must be a line number (0 to {MAX_LINE}) and wait 0 to {MAX_WAIT} seconds")
@@ -132,9 +129,7 @@ def _wait_for_lines(run_id: str, start: int, wait: int) -> list[str]:
 @bp.post("/runs/<run_id>/cancel")
 @token_required
 def cancel_run(run_id: str):
-    run, problem = _own_run(run_id)
-    if problem:
-        return problem
+    run = _own_run(run_id)
     if run.is_final:
         return error(409, f"run {run_id} has already ended ({run.status}); there is nothing to cancel")
     runs.request_cancel(_conn(), run_id, current_token().user)
@@ -146,9 +141,7 @@ def cancel_run(run_id: str):
 @bp.get("/runs/<run_id>/diff")
 @token_required
 def run_diff(run_id: str):
-    run, problem = _own_run(run_id)
-    if problem:
-        return problem
+    run = _own_run(run_id)
     result = delegated_records.load_result(_conn(), run_id)
     if result is None:
         why = f"it is {run.status}" if not run.is_final else f"it {run.status}" + (f": {run.error}" if run.error else "")

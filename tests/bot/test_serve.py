@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -84,3 +85,54 @@ def test_serve_refuses_an_oversized_body_without_taking_it(server):
                      b"Content-Length: 30000000\r\n\r\n" + b"x" * 65536)
         reply = sock.recv(4096)
     assert reply.startswith(b"HTTP/1.1 413")
+
+
+def test_people_watching_run_pages_do_not_hold_up_webhooks(redis_server, redis_conn, tmp_path):
+    """One web process, more open live logs than it has processes: a webhook is still answered at once."""
+    from jobs.links import sign_run_link
+    from jobs.runs import append_log, run_key
+
+    port, secret_key, run_id = free_port(), "serve-test-secret-key", "ab" * 8
+    redis_conn.hset(run_key(run_id), mapping={"status": "running", "repo": "octo/calc", "number": "1",
+                                               "requester": "alice", "created_at": repr(time.time())})
+    append_log(redis_conn, run_id, "phase: agent working")
+    env = clean_env(CODEXBOT_REDIS_URL=redis_server.url, CODEXBOT_GITHUB_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                    CODEXBOT_SECRET_KEY=secret_key, CODEXBOT_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                    CODEXBOT_WEB_THREADS="8")
+    proc = subprocess.Popen(CLI + ["serve", "--port", str(port), "--workers", "1"], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    streams = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                requests.get(base + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "codexbot serve did not come up"
+                time.sleep(0.05)
+        page = sign_run_link(base, secret_key, run_id)
+        log_url = page.replace(f"/runs/{run_id}?", f"/runs/{run_id}/log?")
+        def watch() -> None:  # as a browser does: read the live log as it comes, for as long as it lasts
+            try:
+                stream = requests.get(log_url, stream=True, timeout=30)
+                streams.append(stream)
+                for line in stream.iter_lines():
+                    if line.startswith(b"data:"):
+                        opened.release()
+            except requests.RequestException:
+                return  # the server was stopped under it at the end of the test
+
+        opened = threading.Semaphore(0)
+        for _ in range(4):  # each holds a connection open while the run goes on (up to 25 s)
+            threading.Thread(target=watch, daemon=True).start()
+        for _ in range(4):
+            assert opened.acquire(timeout=10), "a live log did not start"
+        body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+        answer = requests.post(base + "/webhooks/github", data=body,
+                               headers=github_headers(body, "ping", str(uuid.uuid4())), timeout=10)
+        assert answer.status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # not a shutdown test: a graceful stop waits for the live logs
+        proc.wait(30)

@@ -10,39 +10,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import urlencode
 
 from werkzeug.routing import Rule
-from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
 from .github_http import Ctx, json_response
 from .github_state import ApiError
+from .oauth_codes import client_authenticated, oauth, redeem_code, redirect_with_code
+from .oauth_codes import register_client, sign_in_as  # noqa: F401 -- tests call these through this module
 
 TOKEN_LIFETIME = 8 * 3600
-
-
-class OAuthApps:
-    """Registered OAuth clients, codes handed out, and who is signed in at the browser."""
-
-    def __init__(self):
-        self.clients: dict[str, str] = {}  # client id -> secret
-        self.codes: dict[str, dict] = {}
-        self.signed_in: str | None = None
-
-
-def oauth(emu) -> OAuthApps:
-    if not hasattr(emu, "oauth"):
-        emu.oauth = OAuthApps()
-    return emu.oauth
-
-
-def register_client(emu, client_id: str, client_secret: str) -> None:
-    oauth(emu).clients[client_id] = client_secret
-
-
-def sign_in_as(emu, login: str | None) -> None:
-    oauth(emu).signed_in = login
 
 
 def authorize(ctx: Ctx) -> Response:
@@ -51,23 +28,21 @@ def authorize(ctx: Ctx) -> Response:
         raise ApiError(404, "Not Found")
     if apps.signed_in is None:
         return Response("Sign in to GitHub to continue.", 401, content_type="text/plain")
-    code = secrets.token_hex(10)
-    apps.codes[code] = {"login": apps.signed_in, "client_id": args["client_id"], "expires": time.time() + 600}
-    return redirect(f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args.get('state', '')})}")
+    return redirect_with_code(apps, args, 10)
 
 
 def access_token(ctx: Ctx) -> Response:
     """GitHub answers mistakes here with 200 and an `error` field, as the real endpoint does."""
     body = ctx.request.get_json(silent=True) or ctx.request.form.to_dict()
     apps = oauth(ctx.emu)
-    if apps.clients.get(body.get("client_id")) != body.get("client_secret") or not body.get("client_secret"):
+    if not client_authenticated(apps, body):
         return json_response({"error": "incorrect_client_credentials",
                               "error_description": "The client_id and/or client_secret passed are incorrect."})
-    grant = apps.codes.pop(body.get("code", ""), None)
-    if grant is None or grant["expires"] < time.time() or grant["client_id"] != body["client_id"]:
+    grant = redeem_code(apps, body)
+    if grant is None or grant["client_id"] != body["client_id"]:
         return json_response({"error": "bad_verification_code",
                               "error_description": "The code passed is incorrect or expired."})
-    token = _mint_user_token(ctx, grant["login"])
+    token = _mint_user_token(ctx, grant["user"])
     return json_response({"access_token": token, "token_type": "bearer", "scope": ""})
 
 

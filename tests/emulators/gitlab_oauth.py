@@ -10,37 +10,16 @@ import json
 import re
 import secrets
 import time
-from urllib.parse import urlencode
 
-from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from .gitlab_api import _P, get_member
 from .gitlab_http import Ctx, json_response
 from .gitlab_state import GUEST, ApiError, now
+from .oauth_codes import client_authenticated, oauth, redeem_code, redirect_with_code
+from .oauth_codes import register_client, sign_in_as  # noqa: F401 -- tests call these through this module
 
 TOKEN_LIFETIME = 7200
-
-
-class OAuthApps:
-    def __init__(self):
-        self.clients: dict[str, str] = {}  # application id -> secret
-        self.codes: dict[str, dict] = {}
-        self.signed_in: str | None = None
-
-
-def oauth(emu) -> OAuthApps:
-    if not hasattr(emu, "oauth"):
-        emu.oauth = OAuthApps()
-    return emu.oauth
-
-
-def register_client(emu, client_id: str, client_secret: str) -> None:
-    oauth(emu).clients[client_id] = client_secret
-
-
-def sign_in_as(emu, username: str | None) -> None:
-    oauth(emu).signed_in = username
 
 
 def serve_oauth(emu, request: Request) -> Response:
@@ -57,26 +36,23 @@ def _authorize(emu, request: Request) -> Response:
         return Response("The client authentication failed or the request is invalid.", 400, content_type="text/plain")
     if apps.signed_in is None:
         return Response("You need to sign in before continuing.", 401, content_type="text/plain")
-    code = secrets.token_hex(16)
-    apps.codes[code] = {"username": apps.signed_in, "client_id": args["client_id"],
-                        "redirect_uri": args.get("redirect_uri"), "expires": time.time() + 600}
-    return redirect(f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args.get('state', '')})}")
+    return redirect_with_code(apps, args, 16, redirect_uri=args.get("redirect_uri"))
 
 
 def _token(emu, request: Request) -> Response:
     body = request.form.to_dict() or (json.loads(request.get_data() or b"{}") if request.is_json else {})
     apps = oauth(emu)
-    if not body.get("client_secret") or apps.clients.get(body.get("client_id")) != body.get("client_secret"):
+    if not client_authenticated(apps, body):
         return json_response({"error": "invalid_client", "error_description": "Client authentication failed."}, 401)
-    grant = apps.codes.pop(body.get("code", ""), None)
-    if (grant is None or grant["expires"] < time.time() or body.get("grant_type") != "authorization_code"
+    grant = redeem_code(apps, body)
+    if (grant is None or body.get("grant_type") != "authorization_code"
             or grant["redirect_uri"] != body.get("redirect_uri")):
         return json_response({"error": "invalid_grant", "error_description": "The provided authorization grant is "
                               "invalid, expired, revoked, does not match the redirection URI used in the "
                               "authorization request, or was issued to another client."}, 400)
     state, token = emu.state, "gloas-" + secrets.token_hex(20)
     with state.lock:
-        user = state.add_user(grant["username"])
+        user = state.add_user(grant["user"])
         state.tokens[token] = {"id": state.next_id(), "token": token, "name": "oauth", "scopes": ["read_user", "read_api"],
                                "path": "", "user": user, "access_level": 0, "created_at": now(), "revoked": False,
                                "oauth": True}

@@ -68,3 +68,26 @@ def test_a_slot_held_by_a_job_whose_worker_died_is_healed(redis_conn):
     heal_slots(redis_conn)
     assert queued_ids(queue) == [job_id_for(busy[1].run_id)]
     assert RateLimitRegistry(slot_key(trigger(BUSY)), connection=redis_conn).get_allowed_job_count() == 1
+
+
+def test_reconciliation_leaves_runs_waiting_for_a_slot_alone(redis_conn):
+    from jobs.reconcile import Policy, reconcile_runs
+
+    queue = make_queue(redis_conn, "codexbot")
+    busy = [accept_trigger(queue, trigger(BUSY, number=n), f"b{n}", job_timeout=60, slots=1) for n in range(1, 4)]
+    for _ in range(3):  # more passes than the attempts a dead run gets: a waiting run is not dead
+        assert reconcile_runs(redis_conn, ["codexbot"], policy=Policy()) == []
+    assert waiting_count(redis_conn, trigger(BUSY)) == 2
+    assert queued_ids(queue) == [job_id_for(busy[0].run_id)]
+
+
+def test_a_run_marked_waiting_but_out_of_line_is_put_back_in_line(redis_conn):
+    from jobs.reconcile import Policy, reconcile_runs
+
+    queue = make_queue(redis_conn, "codexbot")
+    busy = [accept_trigger(queue, trigger(BUSY, number=n), f"b{n}", job_timeout=60, slots=1) for n in range(1, 3)]
+    registry = RateLimitRegistry(slot_key(trigger(BUSY)), connection=redis_conn)
+    redis_conn.zrem(registry.rate_limited_key, job_id_for(busy[1].run_id))  # as if that write was lost
+    actions = reconcile_runs(redis_conn, ["codexbot"], policy=Policy())
+    assert len(actions) == 1 and "not in line" in actions[0]
+    assert registry.get_rate_limited_job_ids() == [job_id_for(busy[1].run_id)]
