@@ -95,15 +95,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="gunicorn workers for both servers (0: codexbot's default)")
     args = parser.parse_args()
     from bot.server import default_workers
+    from jobs.settings import Settings
 
     workers = args.workers or default_workers()
     logdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"codexbot-bench-{os.getpid()}"
     logdir.mkdir(parents=True, exist_ok=True)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("CODEXBOT_")}
-    print(f"{workers} gunicorn sync workers per server; {args.rate:.0f}/s for {args.seconds:.0f} s; "
+    threads = Settings.web_threads
+    print(f"{workers} gunicorn gthread workers x {threads} threads per server; {args.rate:.0f}/s for {args.seconds:.0f} s; "
           f"full speed: {args.requests} requests x {args.rounds} rounds (median round shown)")
     servers = {
-        "bare flask": [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", "127.0.0.1:{port}", "bench.bare_app:app"],
+        "bare flask": [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+                       "-b", "127.0.0.1:{port}", "bench.bare_app:app"],
         "codexbot": [sys.executable, "-m", "bot", "serve", "--port", "{port}", "--workers", str(workers)],
     }
     with RedisServer() as redis_server:
