@@ -2,21 +2,12 @@
 
 import json
 
-import pytest
 
 from jobs.runs import load_run
 from tests import sample_repo
-from tests.stack import Stack
 
 REPO = sample_repo.REPO
 BAD_KEY = {"status": 401, "body": {"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}}
-
-
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
 
 
 def comment(stack, number, body, user="alice"):

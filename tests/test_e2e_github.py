@@ -6,21 +6,12 @@ HTTP, PyGithub and openai talking to the emulators.
 
 import json
 
-import pytest
 
 from jobs.intake import make_queue
 from jobs.runs import load_run, read_log
 from tests import sample_repo
-from tests.stack import Stack
 
 REPO = sample_repo.REPO
-
-
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
 
 
 def issue(stack, title="Tests fail", body="`test_add` fails."):

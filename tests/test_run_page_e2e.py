@@ -7,23 +7,14 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
 import requests
 
 from jobs.links import sign_run_link
 from jobs.runs import load_run, read_log
 from tests import sample_repo
-from tests.stack import Stack
 
 REPO = sample_repo.REPO
 CONFIG = '[test]\ncommand = "python3 -m pytest -q --junitxml=junit.xml"\n'
-
-
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
 
 
 def test_a_finished_run_page_shows_what_the_pipeline_recorded(stack, redis_conn):

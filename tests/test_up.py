@@ -88,13 +88,6 @@ def up_env(stack: Stack, tmp_path: Path, port: int) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def stack(redis_server, redis_conn, tmp_path):
-    with Stack(redis_server.url, workdir=tmp_path) as stack:
-        yield stack
-        assert stack.github.errors == []
-
-
 def wait_until(predicate, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
