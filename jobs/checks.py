@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 
 import redis
 import requests
@@ -31,6 +32,7 @@ def run_checks(settings: Settings, offline: bool = False) -> list[Check]:
     items: list[tuple[str, Callable[[Settings], str], bool]] = [
         ("settings", check_settings_present, True),
         ("redis", check_redis, True),
+        ("redis password", check_redis_password, False),
         ("data dir", check_data_dir, True),
         ("sandbox", check_sandbox, settings.sandbox == "bwrap"),
     ]
@@ -76,6 +78,25 @@ def check_redis(s: Settings) -> str:
     if policy not in ("noeviction", "unknown (CONFIG is not allowed)"):
         return f"answering{schema}; maxmemory-policy is {policy}: set noeviction, or queued jobs may be evicted"
     return f"answering{schema}"
+
+
+def check_redis_password(s: Settings) -> str:
+    """Setup commands run with the worker's network: an open Redis on it would hand them the queue."""
+    parsed = urlparse(s.redis_url)
+    if parsed.scheme == "unix":
+        return "a unix socket: reachable only by its file permissions"
+    if parsed.password:
+        return "the URL carries a password"
+    try:
+        open_to_all = bool(redis.Redis.from_url(s.redis_url, socket_timeout=3, socket_connect_timeout=3).ping())
+    except redis.AuthenticationError:
+        return "Redis asks for a password (set it in CODEXBOT_REDIS_URL as redis://:PASSWORD@host:port/0)"
+    except redis.RedisError:
+        return "not checked: Redis does not answer"
+    if open_to_all:
+        raise CheckFailed("Redis answers without a password, and setup commands run in the sandbox with the worker's "
+                          "network, so they could reach it: set requirepass and use redis://:PASSWORD@host:port/0")
+    return "checked"
 
 
 def _schema_note(conn: redis.Redis) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -45,7 +46,30 @@ def plan_redis(settings: Settings) -> RedisPlan:
         raise SettingsError(f"port {port} of CODEXBOT_REDIS_URL is taken by something else, which does not answer "
                             "as Redis: choose another port")
     db = parsed.path.lstrip("/") or "0"
-    return RedisPlan(f"redis://127.0.0.1:{port}/{db}", redis_argv(data, port=port))
+    argv = redis_argv(data, port=port)  # makes the data dir, private, before the password goes in it
+    password = redis_password(data)
+    return RedisPlan(f"redis://:{password}@127.0.0.1:{port}/{db}", with_password(argv, data, password))
+
+
+def redis_password(data: Path) -> str:
+    """The Redis password `up` keeps in its data dir (made once, mode 600).
+
+    Setup commands run in the sandbox with the host's network, so they could reach a Redis on 127.0.0.1;
+    a password they cannot read keeps them from the queue (a job in it names the code a worker runs)."""
+    path = data / "password"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def with_password(argv: list[str], data: Path, password: str) -> list[str]:
+    """The password goes in a config file of mode 600 (redis-server's first argument), not on a command line."""
+    conf = data / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
+    conf.write_text(f"requirepass {password}\n")
+    return [argv[0], str(conf), *argv[1:]]
 
 
 def redis_argv(data: Path, port: int, unix_socket: str = "") -> list[str]:

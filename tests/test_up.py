@@ -103,7 +103,11 @@ def test_up_serves_a_webhook_to_a_pull_request_restarts_a_killed_worker_and_stop
     try:
         banner = up.wait_for(r"Redis at (redis://\S+) \(started here")
         up.wait_for(r"ready; Ctrl-C stops everything")
-        conn = redis.Redis.from_url(banner.group(1))
+        with pytest.raises(redis.AuthenticationError):  # what a setup command on the host network would meet
+            redis.Redis.from_url(banner.group(1)).ping()
+        password = (tmp_path / "up-data" / "redis" / "password").read_text()
+        assert password not in up.output and oct((tmp_path / "up-data" / "redis" / "password").stat().st_mode)[-3:] == "600"
+        conn = redis.Redis.from_url(banner.group(1), password=password)
         config = conn.config_get("*")  # redis-py decodes CONFIG GET replies itself
         assert (config["appendonly"], config["maxmemory-policy"], config["save"]) == ("yes", "noeviction", "")
         assert config["dir"] == str(tmp_path / "up-data" / "redis") and config["bind"] == "127.0.0.1"
@@ -201,7 +205,7 @@ class AofRedis:
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
 
     def __enter__(self) -> redis.Redis:
-        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        conn = redis.Redis(port=self.port, socket_connect_timeout=0.5)  # no password: this one is the test's own
         wait_until(lambda: self._answers(conn), 15, "redis-server on the kept data")
         return conn
 
@@ -261,8 +265,11 @@ def test_up_without_a_webhook_secret_says_what_to_set_and_starts_nothing(tmp_pat
 def test_redis_plan_starts_one_on_a_configured_local_port_and_uses_one_that_answers(tmp_path, redis_server):
     port = free_port()
     plan = plan_redis(Settings(redis_url=f"redis://127.0.0.1:{port}/3", data_dir=str(tmp_path)))
-    assert plan.url == f"redis://127.0.0.1:{port}/3"
-    options = dict(zip(plan.argv[1::2], plan.argv[2::2]))
+    password = (tmp_path / "redis" / "password").read_text()
+    assert plan.url == f"redis://:{password}@127.0.0.1:{port}/3" and len(password) >= 40
+    assert plan.argv[1] == str(tmp_path / "redis" / "redis.conf") and password not in plan.argv
+    assert (tmp_path / "redis" / "redis.conf").read_text() == f"requirepass {password}\n"
+    options = dict(zip(plan.argv[2::2], plan.argv[3::2]))
     assert (options["--port"], options["--dir"], options["--appendonly"]) == (str(port), str(tmp_path / "redis"), "yes")
     assert plan_redis(Settings(redis_url=redis_server.url, data_dir=str(tmp_path))).argv is None
     by_socket = plan_redis(Settings(redis_url=f"unix://{tmp_path}/r.sock?db=2", data_dir=str(tmp_path)))

@@ -5,6 +5,7 @@ import sys
 from dataclasses import replace
 
 import pytest
+import redis
 
 from jobs.checks import run_checks
 from tests.services import free_port
@@ -23,8 +24,23 @@ def by_name(results):
 
 def test_a_working_installation_passes_every_check(stack):
     results = by_name(run_checks(stack.settings))
-    assert all(item.ok for item in results.values()), results
-    assert set(results) == {"settings", "redis", "data dir", "sandbox", "github app", "gitlab", "model"}
+    assert all(item.ok for name, item in results.items() if name != "redis password"), results
+    assert set(results) == {"settings", "redis", "redis password", "data dir", "sandbox", "github app", "gitlab", "model"}
+    # the tests' own Redis has no password: a warning, with the fix
+    warning = results["redis password"]
+    assert not warning.ok and not warning.required and "requirepass" in warning.message
+
+
+def test_a_redis_with_a_password_passes_and_one_without_is_named(stack, redis_conn):
+    password = "check-test-password-0123456789"
+    redis_conn.config_set("requirepass", password)
+    try:
+        url = stack.settings.redis_url.replace("redis://", f"redis://:{password}@")
+        results = by_name(run_checks(replace(stack.settings, redis_url=url), offline=True))
+        assert results["redis"].ok and results["redis password"].ok, results
+        assert password not in results["redis"].message + results["redis password"].message
+    finally:
+        redis.Redis.from_url(stack.settings.redis_url, password=password).config_set("requirepass", "")
 
 
 def test_each_mistake_is_turned_into_its_fix(stack, tmp_path):
