@@ -10,7 +10,8 @@ from bot.queue_dashboard import mount_dashboard
 from bot.sessions import configure_sessions
 from jobs.intake import control_queue_name, make_queue
 from jobs.metrics import BufferedCounters
-from jobs.settings import MAX_WEBHOOK_BYTES, Settings, load_settings
+from jobs.schema import SchemaError, check_readable
+from jobs.settings import MAX_WEBHOOK_BYTES, Settings, SettingsError, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_sessions(app, settings)
     conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
     app.extensions["codexbot.redis"] = conn
+    _check_schema(conn)
     app.extensions["codexbot.queues"] = {"runs": make_queue(conn, settings.queue),
                                          "control": make_queue(conn, control_queue_name(settings.queue))}
 
@@ -41,6 +43,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_error_handler(HTTPException, _plain_error)
     return app
+
+
+def _check_schema(conn: redis.Redis) -> None:
+    """Refuse data written by a newer release; stamp a fresh Redis, so records it accepts are known current."""
+    try:
+        check_readable(conn)
+    except redis.RedisError:
+        pass  # Redis may come up later: /healthz and the webhooks answer 503 until it does
+    except SchemaError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _plain_error(exc: HTTPException):

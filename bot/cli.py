@@ -58,10 +58,11 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     settings = _settings(ctx)
     try:
         require_web_settings(settings)
+        app = create_app(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging()
-    run_server(create_app(settings), host, port, workers or settings.web_workers, settings.web_threads)
+    run_server(app, host, port, workers or settings.web_workers, settings.web_threads)
 
 
 @main.command()

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from bot import run_render
 from bot.access import authorized_run, can_write, check_csrf, csrf_token, current_viewer, fail, link_args
+from jobs.rate_limits import RateLimits
 from jobs.run_actions import ActionRefused, cancel_run, retry_run
 from jobs.run_view import RunParts, timeline
 from jobs.runs import load_run
@@ -61,9 +62,12 @@ def retry(run_id: str):
     settings = current_app.config["CODEXBOT_SETTINGS"]
     try:
         intake = retry_run(current_app.extensions["codexbot.queues"]["runs"], run.run_id, viewer.login,
-                           settings.job_timeout, slots=settings.repo_concurrency)
+                           settings.job_timeout, slots=settings.repo_concurrency,
+                           limits=RateLimits.from_settings(settings))
     except ActionRefused as exc:
         fail(409, str(exc))
+    if intake.limited:
+        fail(429, "you are over codexbot's rate limit (CODEXBOT_RATE_LIMIT_USER / _REPO runs per hour): try again later")
     return redirect(url_for("runs.show_run", run_id=intake.run_id), 303)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
@@ -27,8 +28,10 @@ def _redirect_uri(forge: str) -> str:
 
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect to somewhere else."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\"))
+            and not any(c.isspace() or ord(c) < 32 or c == "\\" for c in target)
+            and not urlsplit(target).scheme and not urlsplit(target).netloc):
+        return target  # browsers drop tabs and newlines, so "/\t/evil.com" would become "//evil.com"
     return url_for("history.list_runs")
 
 

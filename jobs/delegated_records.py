@@ -15,8 +15,9 @@ def user_runs_key(user: str) -> str:
     return f"codexbot:apiruns:{user}"
 
 
-def diff_key(run_id: str) -> str:
-    return f"codexbot:run:{run_id}:diff"
+def result_key(run_id: str) -> str:
+    """Not the run page's diff key: this one also holds the preimages, and archiving leaves it in Redis."""
+    return f"codexbot:run:{run_id}:result"
 
 
 def index_run(conn: redis.Redis, user: str, run_id: str, created_at: float) -> None:
@@ -34,9 +35,9 @@ def store_result(conn: redis.Redis, run_id: str, diff: str, base_sha: str, preim
     before it (so `codexbot apply` can merge three-way when the user has edited them since)."""
     data = {"diff": diff, "base_commit": base_sha,
             "preimages": {path: base64.b64encode(content).decode() for path, content in preimages.items()}}
-    conn.set(diff_key(run_id), json.dumps(data), ex=RESULT_TTL)
+    conn.set(result_key(run_id), json.dumps(data), ex=RESULT_TTL)
 
 
 def load_result(conn: redis.Redis, run_id: str) -> dict | None:
-    raw = conn.get(diff_key(run_id))
+    raw = conn.get(result_key(run_id))
     return json.loads(raw) if raw is not None else None

@@ -51,9 +51,14 @@ def collect_reports(workdir: Path, since: float) -> list[dict]:
     pull request. Call after workspace.reset_git_dir: git runs here on the host."""
     cases: list[dict] = []
     seen: set[Path] = set()
+    root = workdir.resolve()
     for pattern in REPORT_GLOBS:
+        if _through_a_link(workdir, pattern):
+            continue  # "test-results" made a link to / would walk the host's files
         for path in sorted(workdir.glob(pattern)):
-            if path in seen or path.is_symlink() or not path.is_file():
+            # a link anywhere on the way (a directory the repository made a symlink) could lead off the workspace
+            if path in seen or path.is_symlink() or not path.is_file() or not path.resolve().is_relative_to(root) \
+                    or path.resolve() != root / path.relative_to(workdir):
                 continue
             seen.add(path)
             stat = path.stat()
@@ -65,6 +70,18 @@ def collect_reports(workdir: Path, since: float) -> list[dict]:
                 continue  # an XML file that is not a test report
             _drop_if_untracked(workdir, path)
     return cases[:MAX_CASES]
+
+
+def _through_a_link(workdir: Path, pattern: str) -> bool:
+    """Whether a fixed directory at the start of the pattern is a symbolic link."""
+    path = workdir
+    for part in pattern.split("/")[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        path = path / part
+        if path.is_symlink():
+            return True
+    return False
 
 
 def _drop_if_untracked(workdir: Path, path: Path) -> None:

@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import time
+import zlib
 from pathlib import Path
 
 import redis
@@ -30,9 +31,12 @@ def read_archive(data_dir: str | Path, run_id: str) -> dict:
     """The archived parts of a run ({} when it has none): log, transcript, diff, phases."""
     try:
         with gzip.open(archive_path(data_dir, run_id), "rt", encoding="utf-8") as fh:
-            return json.load(fh)
+            data = json.load(fh)
     except FileNotFoundError:
         return {}
+    except (OSError, EOFError, ValueError, zlib.error) as exc:  # cut off or damaged on disk: say so, do not fail the page
+        return {"log": [f"[codexbot: the archived log of this run cannot be read ({type(exc).__name__})]"]}
+    return data if isinstance(data, dict) else {}
 
 
 def archive_run(conn: redis.Redis, data_dir: str | Path, run_id: str) -> None:

@@ -222,3 +222,5 @@ class Reconciler:
             except (redis.RedisError, OSError) as exc:  # Redis away for a while: the next pass tries again
                 log.warning("reconciling runs failed (%s: %s); next try in %.0f s", type(exc).__name__, exc,
                             self.interval)
+            except Exception:  # a bug must not end this thread: no run would ever be reconciled again
+                log.exception("a reconcile or tidy pass failed; next try in %.0f s", self.interval)

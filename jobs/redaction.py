@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import urlparse
 
 MIN_SECRET_LENGTH = 6
 MASK = "[REDACTED]"
@@ -44,6 +45,7 @@ class Redactor:
 def settings_secrets(settings) -> list[str]:
     """Every secret the server's settings hold, the App private key's lines included, for Redactor.add."""
     found = [settings.secret_key, settings.openai_api_key, settings.github_client_secret,
+             urlparse(settings.redis_url).password or "",
              settings.gitlab_client_secret, settings.metrics_token,
              *settings.github_webhook_secret, *settings.gitlab_webhook_secret]
     if settings.github_private_key_path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import redis
 
 from jobs import runs
+from jobs.delegated_records import result_key
 from jobs.intake import task_key
 from jobs.log_archive import remove_archive
 
@@ -35,6 +36,6 @@ def remove_run(conn: redis.Redis, data_dir: str | Path, run_id: str) -> None:
     if run is not None and run.repo and run.number:
         pipe.lrem(runs.thread_key(run.trigger.get("forge", "github"), run.repo, run.number), 0, run_id)
     pipe.delete(runs.run_key(run_id), runs.log_key(run_id), runs.transcript_key(run_id), runs.diff_key(run_id),
-                runs.phases_key(run_id), runs.cancel_key(run_id), task_key(run_id))
+                runs.phases_key(run_id), runs.cancel_key(run_id), task_key(run_id), result_key(run_id))
     pipe.zrem(runs.ALL_RUNS, run_id)
     pipe.execute()

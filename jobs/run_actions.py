@@ -9,6 +9,7 @@ from rq import Queue
 
 from jobs import runs
 from jobs.intake import Intake, accept_trigger, load_task
+from jobs.rate_limits import RateLimits
 from jobs.types import Command
 
 RETRY_DEDUP_SECONDS = 10  # a double click within this window starts one retry, not two
@@ -27,7 +28,7 @@ def cancel_run(conn, run_id: str, by: str) -> None:
 
 
 def retry_run(queue: Queue, run_id: str, by: str, job_timeout: int, now: float | None = None,
-              slots: int = 0) -> Intake:
+              slots: int = 0, limits: RateLimits | None = None) -> Intake:
     """A `/codex retry` by `by` on the run's issue or pull request, as if they had commented it.
 
     The worker checks their permission through the forge API, as for a comment."""
@@ -37,4 +38,5 @@ def retry_run(queue: Queue, run_id: str, by: str, job_timeout: int, now: float |
     trigger = replace(task.trigger, author=by, command=Command("retry"), comment_id=None,
                       review_id=None, review_comment_id=None)
     window = int((time.time() if now is None else now) // RETRY_DEDUP_SECONDS)
-    return accept_trigger(queue, trigger, f"web-retry-{run_id}-{by}-{window}", job_timeout=job_timeout, slots=slots)
+    return accept_trigger(queue, trigger, f"web-retry-{run_id}-{by}-{window}", job_timeout=job_timeout, slots=slots,
+                          limits=limits)

@@ -18,6 +18,7 @@ MAX_STORED_DIFF = 2_000_000
 _JSON_FIELDS = ("tests", "trigger", "usage")
 
 
+SCHEMA_VERSION = 2  # of the records in Redis; jobs/schema.py migrates older ones
 ALL_RUNS = "codexbot:runs"  # sorted set: run id scored by creation time
 
 
@@ -69,7 +70,7 @@ def initial_fields(task: Task) -> dict[str, str]:
     trig = task.trigger
     return {
         "status": "queued", "repo": trig.repo, "number": str(trig.number), "requester": trig.author,
-        "created_at": repr(task.received_at),
+        "created_at": repr(task.received_at), "forge": trig.forge, "schema": str(SCHEMA_VERSION),
         "trigger": json.dumps({"forge": trig.forge, "event": trig.event, "source": trig.source,
                                "url": trig.url, "is_pull_request": trig.is_pull_request,
                                "command": trig.command.kind, "title": trig.title}),

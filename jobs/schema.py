@@ -15,9 +15,8 @@ from typing import Callable
 
 import redis
 
-from jobs.runs import ALL_RUNS, run_key
+from jobs.runs import ALL_RUNS, SCHEMA_VERSION, run_key
 
-SCHEMA_VERSION = 2
 SCHEMA_KEY = "codexbot:schema"
 LOCK_KEY = "codexbot:schema:migrating"
 BATCH = 500

@@ -59,13 +59,17 @@ def _github_exchange(settings: Settings, code: str) -> tuple[str, str]:
 
 
 def _gitlab_exchange(settings: Settings, code: str, redirect_uri: str) -> tuple[str, str]:
-    resp = requests.post(f"{settings.gitlab_url.rstrip('/')}/oauth/token", timeout=TIMEOUT, data={
-        "client_id": settings.gitlab_client_id, "client_secret": settings.gitlab_client_secret, "code": code,
-        "grant_type": "authorization_code", "redirect_uri": redirect_uri})
-    if resp.status_code != 200 or "access_token" not in resp.json():
+    try:
+        resp = requests.post(f"{settings.gitlab_url.rstrip('/')}/oauth/token", timeout=TIMEOUT, data={
+            "client_id": settings.gitlab_client_id, "client_secret": settings.gitlab_client_secret, "code": code,
+            "grant_type": "authorization_code", "redirect_uri": redirect_uri})
+        answer = resp.json() if resp.status_code == 200 else {}
+    except (requests.RequestException, ValueError):
+        raise ViewerAuthError("GitLab did not answer the sign-in: try again shortly") from None
+    if not isinstance(answer, dict) or "access_token" not in answer:
         raise ViewerAuthError(f"GitLab refused the sign-in ({resp.status_code}): check CODEXBOT_GITLAB_CLIENT_ID "
                               "and CODEXBOT_GITLAB_CLIENT_SECRET, then sign in again")
-    token = resp.json()["access_token"]
+    token = answer["access_token"]
     try:
         gl = gitlab.Gitlab(settings.gitlab_url, oauth_token=token, timeout=TIMEOUT)
         gl.auth()
@@ -93,6 +97,8 @@ def _github_permission(settings: Settings, token: str, login: str, repo: str) ->
         if exc.status in (401, 403, 404):
             return "none"  # the viewer's token cannot see the repository
         raise ViewerAuthError(f"GitHub could not say who may read {repo} ({exc.status}): try again shortly") from None
+    except (requests.RequestException, OSError):
+        raise ViewerAuthError(f"GitHub did not answer who may read {repo}: try again shortly") from None
 
 
 def _gitlab_permission(settings: Settings, token: str, repo: str) -> str:
@@ -100,8 +106,10 @@ def _gitlab_permission(settings: Settings, token: str, repo: str) -> str:
     try:
         gl.auth()
         level = gl.projects.get(repo, lazy=True).members_all.get(gl.user.id).access_level
-    except (gitlab.GitlabGetError, gitlab.GitlabAuthenticationError) as exc:
+    except gitlab.GitlabError as exc:
         if exc.response_code in (401, 403, 404):
             return "none"
         raise ViewerAuthError(f"GitLab could not say who may read {repo} ({exc.response_code}): try again shortly") from None
+    except (requests.RequestException, OSError):
+        raise ViewerAuthError(f"GitLab did not answer who may read {repo}: try again shortly") from None
     return next((name for floor, name in GITLAB_LEVELS if level >= floor), "none")

@@ -59,3 +59,10 @@ class LargeBody(io.RawIOBase):
         self.pos += n
         self.read_bytes += n
         return n
+
+
+def recorded_keys(conn) -> list[bytes]:
+    """What a request left in Redis, besides the schema version the app stamps on a fresh Redis."""
+    from jobs.schema import SCHEMA_KEY
+
+    return [key for key in conn.keys("*") if key != SCHEMA_KEY.encode()]

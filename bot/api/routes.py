@@ -110,6 +110,8 @@ def run_log(run_id: str):
         return error(400, f"from must be a line number (0 to {MAX_LINE}) and wait 0 to {MAX_WAIT} seconds")
     lines = _wait_for_lines(run_id, int(start), int(wait))
     run = runs.load_run(_conn(), run_id)
+    if run is None:
+        return error(404, f"run {run_id} was removed while its log was read")
     return jsonify({"lines": lines, "next": int(start) + len(lines), "status": run.status, "final": run.is_final})
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from urllib.parse import urlparse
 
 import pytest
+from flask import url_for
 import requests
 
 from bot import create_app
@@ -143,3 +144,13 @@ def _csrf(client) -> str:
     client.get("/signin")  # any page a signed-in viewer opens holds the form token
     with client.session_transaction() as session:
         return session.get("csrf", "")
+
+
+@pytest.mark.parametrize("target", ["//evil.example", "/\t/evil.example", "/\\evil.example", "/\n/evil.example",
+                                    "https://evil.example/", " /evil.example"])
+def test_sign_in_never_sends_anyone_off_the_site(app, target):
+    from bot.signin import _safe_next
+
+    with app.test_request_context():
+        assert _safe_next(target) == url_for("history.list_runs")
+        assert _safe_next("/runs?repo=octo%2Fcalc") == "/runs?repo=octo%2Fcalc"

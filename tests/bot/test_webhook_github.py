@@ -13,7 +13,7 @@ from bot import create_app
 from jobs.intake import delivery_key, job_id_for, load_task, make_queue
 from jobs.runs import load_run
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings
-from tests.payloads import LargeBody, github_headers, load_corpus
+from tests.payloads import LargeBody, github_headers, load_corpus, recorded_keys
 from tests.services import free_port
 
 
@@ -81,7 +81,7 @@ def test_label_starts_a_task(client, settings, redis_conn):
 def test_comments_without_a_command_do_nothing(client, settings, redis_conn, body):
     resp = post(client, command_payload(body))
     assert resp.status_code == 200 and "ignored" in resp.get_json()
-    assert queued_jobs(settings, redis_conn) == [] and redis_conn.dbsize() == 0
+    assert queued_jobs(settings, redis_conn) == [] and recorded_keys(redis_conn) == []
 
 
 @pytest.mark.parametrize("name", ["payload.json", "with-app_id.json", "with-organization.json"])
@@ -92,7 +92,7 @@ def test_ping_answers_200(client, name):
 def test_unhandled_events_answer_200_and_do_nothing(client, redis_conn):
     assert post(client, load_corpus("github", "pull_request", "opened.json"), event="pull_request").status_code == 200
     assert post(client, {"zen": "x"}, event="some_future_event").status_code == 200
-    assert redis_conn.dbsize() == 0
+    assert recorded_keys(redis_conn) == []
 
 
 def test_delivery_without_installation_is_ignored_with_the_reason(client, redis_conn):
@@ -100,14 +100,14 @@ def test_delivery_without_installation_is_ignored_with_the_reason(client, redis_
     del payload["installation"]
     resp = post(client, payload)
     assert resp.status_code == 200 and "GitHub App" in resp.get_json()["ignored"]
-    assert redis_conn.dbsize() == 0
+    assert recorded_keys(redis_conn) == []
 
 
 def test_bad_signature_is_401_with_one_line(client, redis_conn):
     resp = post(client, command_payload(), secret="wrong")
     assert resp.status_code == 401
     assert resp.data.decode().count("\n") == 1 and "secret" in resp.data.decode()
-    assert redis_conn.dbsize() == 0
+    assert recorded_keys(redis_conn) == []
 
 
 def test_missing_signature_is_401(client):
@@ -180,7 +180,7 @@ def test_redis_out_of_memory_records_nothing_and_a_redelivery_is_accepted(client
         assert post(client, command_payload(), delivery="oom").status_code == 503
     finally:
         redis_conn.config_set("maxmemory", 0)
-    assert redis_conn.dbsize() == 0
+    assert recorded_keys(redis_conn) == []
     assert post(client, command_payload(), delivery="oom").status_code == 202
     assert len(queued_jobs(settings, redis_conn)) == 1
 
@@ -191,7 +191,7 @@ def test_a_redis_user_that_cannot_run_scripts_gets_503_and_nothing_recorded(sett
     limited = Settings(redis_url=f"redis://noscript:pw@127.0.0.1:{port}/0",
                        github_webhook_secret=settings.github_webhook_secret)
     assert post(create_app(limited).test_client(), command_payload(), delivery="acl").status_code == 503
-    assert redis_conn.dbsize() == 0
+    assert recorded_keys(redis_conn) == []
     assert post(create_app(settings).test_client(), command_payload(), delivery="acl").status_code == 202
 
 

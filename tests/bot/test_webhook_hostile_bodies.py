@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.payloads import github_headers, load_corpus
+from tests.payloads import github_headers, load_corpus, recorded_keys
 
 pytestmark = pytest.mark.abuse
 
@@ -26,13 +26,13 @@ def post(client, raw: bytes):
 def test_json_nested_too_deeply_is_a_400_not_a_crash(client, redis_conn, raw):
     answer = post(client, raw)
     assert answer.status_code == 400 and "nested too deeply" in answer.get_data(as_text=True)
-    assert redis_conn.keys("*") == []
+    assert recorded_keys(redis_conn) == []
 
 
 def test_a_lone_surrogate_in_a_comment_is_a_400_and_records_nothing(client, redis_conn):
     answer = post(client, json.dumps(comment("/codex fix \ud800 it")).encode())
     assert answer.status_code == 400 and "lone surrogate" in answer.get_data(as_text=True)
-    assert redis_conn.keys("*") == []
+    assert recorded_keys(redis_conn) == []
 
 
 def test_escaped_surrogate_pairs_are_fine(client, redis_conn):
@@ -48,4 +48,4 @@ def test_a_signed_payload_with_values_no_repository_has_is_a_400(client, redis_c
     payload[field[0]][field[1]] = value
     answer = post(client, json.dumps(payload).encode())
     assert answer.status_code == 400 and "malformed issue_comment payload" in answer.get_data(as_text=True)
-    assert redis_conn.keys("*") == []
+    assert recorded_keys(redis_conn) == []

@@ -38,3 +38,17 @@ def test_only_fresh_reports_are_read_and_untracked_ones_never_reach_the_commit(t
     assert len(collect_reports(tmp_path, since=time.time() - 60)) == 6  # junit.xml and report.xml
     assert not (tmp_path / "junit.xml").exists() and (tmp_path / "report.xml").exists()
     assert (tmp_path / "TEST-old.xml").exists()
+
+
+def test_reports_behind_a_link_out_of_the_workspace_are_not_read_or_removed(tmp_path):
+    outside, workdir = tmp_path / "outside", tmp_path / "work"
+    (outside / "deep").mkdir(parents=True)
+    report = b'<testsuite><testcase classname="t" name="elsewhere"/></testsuite>'
+    (outside / "deep" / "x.xml").write_bytes(report)
+    (outside / "junit.xml").write_bytes(report)
+    workdir.mkdir()
+    subprocess.run(["git", "init", "-q", str(workdir)], check=True)
+    (workdir / "test-results").symlink_to(outside)
+    (workdir / "junit.xml").symlink_to(outside / "junit.xml")
+    assert collect_reports(workdir, since=0) == []
+    assert (outside / "deep" / "x.xml").exists() and (outside / "junit.xml").exists()

@@ -81,3 +81,12 @@ def test_one_worker_tidies_at_a_time(redis_conn, tmp_path):
     redis_conn.delete("codexbot:janitor:tidy")
     assert tidy_runs(redis_conn, str(tmp_path), retention_days=90)[0] == ["9" * 16]
     assert redis_conn.get("codexbot:janitor:tidy") is None
+
+
+def test_a_damaged_archive_reads_as_a_note_not_an_error(tmp_path):
+    from jobs.log_archive import archive_path, read_archive
+
+    path = archive_path(tmp_path, "cd" * 8)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x1f\x8b\x08\x00cut off")
+    assert "cannot be read" in read_archive(tmp_path, "cd" * 8)["log"][0]

@@ -100,3 +100,14 @@ def test_check_says_when_to_migrate_and_refuses_newer_data(settings, redis_conn)
     redis_conn.set(SCHEMA_KEY, SCHEMA_VERSION + 1)
     item = next(c for c in run_checks(settings, offline=True) if c.name == "redis")
     assert not item.ok and "newer codexbot" in item.message
+
+
+def test_the_web_side_stamps_a_fresh_redis_and_refuses_newer_data(settings, redis_conn):
+    from bot import create_app
+    from jobs.settings import SettingsError
+
+    create_app(settings)
+    assert int(redis_conn.get(SCHEMA_KEY)) == SCHEMA_VERSION
+    redis_conn.set(SCHEMA_KEY, SCHEMA_VERSION + 1)
+    with pytest.raises(SettingsError, match="newer codexbot"):
+        create_app(settings)
