@@ -125,10 +125,23 @@ def effective(*, profile: str | None = None, checkout: Path | None = None, flags
     layers.append(("flag", {k: v for k, v in (flags or {}).items() if v is not None}))
     for source, values in layers:
         for name, value in values.items():
+            if source.startswith("repo ") and not _within_budget(name, value, result[name].value):
+                continue  # a cloned repository may tighten the user's limits, never loosen them
             label = f"environment {KEYS[name][1]}" if source == "environment" else \
                 f"flag --{name.replace('_', '-')}" if source == "flag" else source
             result[name] = Value(value, label)
     return result
+
+
+LIMIT_KEYS = ("max_tokens", "max_cost", "agent_seconds")  # 0 means no limit for the first two
+
+
+def _within_budget(name: str, value: Any, current: Any) -> bool:
+    if name not in LIMIT_KEYS:
+        return True
+    if name == "agent_seconds":
+        return value <= current
+    return current == 0 or 0 < value <= current
 
 
 def apply_to_settings(settings: Settings, values: dict[str, Value]) -> Settings:

@@ -121,3 +121,16 @@ def test_token_create_list_revoke(tmp_path, redis_server, redis_conn):
     assert again.returncode == 1 and "there is no token" in again.stderr
     bad = codexbot(tmp_path, "token", "create", "--user", "alice", "--repo", "calc", env=env)
     assert bad.returncode == 1 and "is not a repository" in bad.stderr
+
+
+def test_a_repository_may_tighten_the_users_limits_but_never_loosen_them(tmp_path):
+    user = tmp_path / "config.toml"
+    user.write_text("max_cost = 2.0\nagent_seconds = 600\n")
+    (tmp_path / ".codexbot.toml").write_text("[cli]\nmax_cost = 50.0\nagent_seconds = 7200\nmax_tokens = 100000\n")
+    values = effective(path=user, checkout=tmp_path, environ={})
+    assert (values["max_cost"].value, values["agent_seconds"].value) == (2.0, 600)  # the user's budget holds
+    assert values["max_tokens"].value == 100000 and values["max_tokens"].source.startswith("repo file")
+    user.write_text("max_cost = 2.0\nmax_tokens = 1000\n")
+    (tmp_path / ".codexbot.toml").write_text("[cli]\nmax_cost = 0.5\nmax_tokens = 0\n")
+    values = effective(path=user, checkout=tmp_path, environ={})
+    assert values["max_cost"].value == 0.5 and values["max_tokens"].value == 1000  # 0 means "no limit": not taken
