@@ -89,9 +89,19 @@ class DelegatedPipeline(Pipeline):
             raise RunFailed(str(exc)) from None
         self.base_sha = apply_user_diff(self.workdir, delegation.diff, USER_IDENTITY)
         self.protected_paths = config.protected_paths
+        if delegation.pull_request:
+            self._refuse_protected_user_changes(delegation.base_sha)
         changed = "with" if delegation.diff else "without"
         self.log(f"checked out {repo.full_name}@{delegation.base_sha[:12]} {changed} the user's uncommitted changes")
         return repo, RepoConfig(**{**config.__dict__, "instructions": agents}), repo.default_branch, ""
+
+    def _refuse_protected_user_changes(self, base: str) -> None:
+        """With --pr the user's own changes are pushed with codexbot's token: never those to protected paths."""
+        names = workspace.git(self.workdir, "diff", "--name-only", "--no-renames", "-z", base, self.base_sha).stdout
+        protected = sorted(n for n in names.split("\0") if n and workspace.is_protected(n, self.protected_paths))
+        if protected:
+            raise RunFailed(f"your uncommitted changes touch protected paths ({', '.join(protected[:5])}), which "
+                            "codexbot does not push for you: commit them yourself, or delegate without --pr")
 
     def _publish(self, task, result, tests, base_branch, push_branch) -> str:
         """Keep the agent's change as a diff from base + user diff, so `apply` adds only the agent's work."""

@@ -174,3 +174,14 @@ def test_delegate_with_pr_also_opens_a_pull_request_with_both_changes(stack, use
     assert stack.github.read_file_at(sample_repo.REPO, head, "calc.py") == sample_repo.FIXED_CALC
     assert "edited locally" in stack.github.read_file_at(sample_repo.REPO, head, "README.md")
     assert pull["html_url"] in codexbot(checkout, home, "status", run_id).stdout
+
+
+def test_delegate_with_pr_never_pushes_the_users_changes_to_protected_paths(stack, user, redis_conn):
+    checkout, home = user  # its uncommitted changes include README.md
+    stack.github.commit_files(sample_repo.REPO, "main", {".codexbot.toml": '[agent]\nprotected_paths = ["README.md"]\n'},
+                              "protect the README")
+    run_id = codexbot(checkout, home, "delegate", "--pr", "fix the failing test").stdout.strip()
+    assert stack.run_worker_burst().returncode == 0
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and "touch protected paths (README.md)" in run.error
+    assert stack.github.list_pulls(sample_repo.REPO) == [] and stack.model.requests == []
