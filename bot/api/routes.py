@@ -80,8 +80,8 @@ def create_run():
 @token_required
 def list_runs():
     token, conn = current_token(), _conn()
-    found = [runs.load_run(conn, run_id) for run_id in delegated_records.user_runs(conn, token.user)]
-    visible = [r for r in found if r is not None and token.allows(r.trigger.get("forge", ""), r.repo)]
+    found = runs.load_runs(conn, delegated_records.user_runs(conn, token.user))  # one round trip, not one per run
+    visible = [r for r in found if token.allows(r.trigger.get("forge", ""), r.repo)]
     return jsonify({"runs": [run_json(r) for r in visible]})
 
 

@@ -12,6 +12,14 @@ class ForgeError(Exception):
     """A forge call failed; the message is one sentence saying what happened and what to fix."""
 
 
+def decode_text(data: bytes, where: str) -> str:
+    """A file read from the forge as text; `where` names it ("path at ref in repo") in the error."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ForgeError(f"{where} is not UTF-8 text: save it as UTF-8") from None
+
+
 class ForgeAuthError(ForgeError):
     """The forge rejected our credentials (bad App key, revoked or expired token)."""
 

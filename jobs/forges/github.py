@@ -11,7 +11,7 @@ import requests
 from github import Auth
 from github.IssueComment import IssueComment
 
-from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflict, ForgeError,
+from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflict, ForgeError, decode_text,
                               ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
                               Issue, PullRequest, Repository, ReviewComment)
 from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
@@ -206,11 +206,7 @@ class GitHubForge:
                 raise ForgeError(f"{path} at {ref} in {self.repo} is not a small file (a directory, "
                                  "link or file over 1 MB): make it a plain text file")
             data = found.decoded_content
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ForgeError(f"{path} at {ref} in {self.repo} is not UTF-8 text: "
-                             "save it as UTF-8") from None
+        return decode_text(data, f"{path} at {ref} in {self.repo}")
 
     def git_credentials(self, write: bool) -> GitCredentials:
         permissions = WRITE_PERMISSIONS if write else READ_PERMISSIONS

@@ -11,7 +11,7 @@ import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError, RedirectError
 from requests.adapters import HTTPAdapter
 
-from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound,
+from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, decode_text,
                               ForgePermissionError, ForgeUnavailable, GitCredentials, Issue, PullRequest,
                               Repository)
 from jobs.forges.retrying import ApiWatch, forge_retry
@@ -173,11 +173,7 @@ class GitLabForge:
                 if error.response_code == 404:
                     return None  # no such file, or no such ref: both mean "not there"
                 raise
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ForgeError(f"{path} at {ref} in {self.project_path} is not UTF-8 text: "
-                             "save it as UTF-8") from None
+        return decode_text(data, f"{path} at {ref} in {self.project_path}")
 
     def git_credentials(self, write: bool) -> GitCredentials:
         """The same token for reading and writing: GitLab cannot down-scope an access token per call,
