@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.services import RedisServer
 from tests.stack import Stack

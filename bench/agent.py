@@ -1,7 +1,7 @@
 """The agent loop's own cost: overhead per step (model and tool time excluded) and prompt tokens per step,
 with and without context management, over long runs with a zero-latency scripted model.
 
-The model is jobs.replay.ScriptedModel in process (no HTTP); the sandbox is an in-process fake that answers
+The model is jobs.run.replay.ScriptedModel in process (no HTTP); the sandbox is an in-process fake that answers
 every command at once with canned output (for this benchmark only: tool time is excluded anyway). Baseline
 in the same run: a bare loop that only appends the replies and tool results and calls the same model and tools.
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from jobs.agent.loop import Agent, Limits  # noqa: E402
 from jobs.agent.tools import TOOLS, Toolbox  # noqa: E402
-from jobs.replay import ScriptedModel  # noqa: E402
+from jobs.run.replay import ScriptedModel  # noqa: E402
 from jobs.sandbox import CommandResult  # noqa: E402
 
 TARGET_OVERHEAD_MS = 2.0

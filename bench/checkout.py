@@ -25,9 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs import workspace  # noqa: E402
+from jobs.git import workspace  # noqa: E402
 from jobs.forges.base import GitCredentials  # noqa: E402
-from jobs.mirrors import Mirrors  # noqa: E402
+from jobs.git.mirrors import Mirrors  # noqa: E402
 from tests.emulators.github import GitHubEmulator  # noqa: E402
 
 

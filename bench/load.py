@@ -28,7 +28,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.runs import ALL_RUNS, load_run  # noqa: E402
+from jobs.records.runs import ALL_RUNS, load_run  # noqa: E402
 from tests import sample_repo  # noqa: E402
 from tests.services import RedisServer, free_port  # noqa: E402
 from tests.stack import Stack  # noqa: E402
@@ -56,7 +56,7 @@ def children(pid: int) -> list[int]:
 def start_web(stack: Stack, port: int) -> subprocess.Popen:
     """`codexbot serve` with the stack's settings, so the web side's memory is a process of its own."""
     env = stack.env() | {"CODEXBOT_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(port), "--workers", "2"],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     import urllib.request

@@ -107,7 +107,7 @@ def main() -> int:
     servers = {
         "bare flask": [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
                        "-b", "127.0.0.1:{port}", "bench.bare_app:app"],
-        "codexbot": [sys.executable, "-m", "bot", "serve", "--port", "{port}", "--workers", str(workers)],
+        "codexbot": [sys.executable, "-m", "cli", "serve", "--port", "{port}", "--workers", str(workers)],
     }
     with RedisServer() as redis_server:
         env = dict(base_env, CODEXBOT_REDIS_URL=redis_server.url, CODEXBOT_GITHUB_WEBHOOK_SECRET=SECRET)

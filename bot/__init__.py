@@ -1,4 +1,8 @@
-"""codexbot's front door: the Flask app that verifies, parses, records and enqueues, then answers."""
+"""codexbot's front door: the Flask app that verifies, parses, records and enqueues, then answers.
+
+The features it composes: webhooks/ (GitHub, GitLab), api/ (the JSON API), pages/ (run pages, run list,
+sign-in), ops/ (health, metrics, the queue dashboard). Their shared objects live in state.py.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +10,31 @@ import redis
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from bot.queue_dashboard import mount_dashboard
-from bot.sessions import configure_sessions
-from jobs.intake import control_queue_name, make_queue
-from jobs.metrics import BufferedCounters
-from jobs.schema import SchemaError, check_readable
+from bot import api
+from bot.ops import health, metrics
+from bot.ops.queue_dashboard import mount_dashboard
+from bot.pages import run, runs, signin
+from bot.pages.sessions import configure_sessions
+from bot.state import init_app
+from bot.webhooks import github, gitlab
+from jobs.records.schema import SchemaError, check_readable
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings, SettingsError, load_settings
-
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app; settings come from the environment unless given (tests pass their own)."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
-    app.config["CODEXBOT_SETTINGS"] = settings
     configure_sessions(app, settings)
-    conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
-    app.extensions["codexbot.redis"] = conn
-    _check_schema(conn)
-    app.extensions["codexbot.queues"] = {"runs": make_queue(conn, settings.queue),
-                                         "control": make_queue(conn, control_queue_name(settings.queue))}
-
-    app.extensions["codexbot.counters"] = BufferedCounters(conn)
-
-    from bot import api, health, metrics_page, runs_list, runs_page, signin
-    from bot.webhooks import github, gitlab
+    state = init_app(app, settings)
+    _check_schema(state.redis)
 
     app.register_blueprint(health.bp)
-    app.register_blueprint(runs_page.bp)
-    app.register_blueprint(runs_list.bp)
+    app.register_blueprint(run.bp)
+    app.register_blueprint(runs.bp)
     app.register_blueprint(signin.bp)
     mount_dashboard(app, settings)
-    app.register_blueprint(metrics_page.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(github.bp)
     app.register_blueprint(gitlab.bp)
     app.register_blueprint(api.bp)

@@ -8,11 +8,11 @@ import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from jobs.context import build_services, configure
-from jobs.intake import control_queue_name, make_queue
-from jobs.janitor import tidy_runs
-from jobs.reconcile import Policy, Reconciler
-from jobs.schema import SchemaError, check_readable
+from jobs.services import build_services, configure
+from jobs.intake.accept import control_queue_name, make_queue
+from jobs.upkeep.tidy import tidy_runs
+from jobs.upkeep.reconcile import Policy, Reconciler
+from jobs.records.schema import SchemaError, check_readable
 from jobs.settings import Settings, SettingsError
 
 log = logging.getLogger("codexbot.worker")
@@ -35,7 +35,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     except SchemaError as exc:
         raise SettingsError(str(exc)) from None
     configure(services)
-    import jobs.pipeline  # noqa: F401  loaded once here, so each forked job starts warm
+    import jobs.run.pipeline  # noqa: F401  loaded once here, so each forked job starts warm
 
     by_role = {"control": control_queue_name(settings.queue), "runs": settings.queue}
     names = [by_role[role] for role in ("control", "runs") if not queues or role in queues]

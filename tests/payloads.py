@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.signatures import sign_github
+from bot.webhooks.signatures import sign_github
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 WEBHOOK_SECRET = "test-webhook-secret"
@@ -63,6 +63,6 @@ class LargeBody(io.RawIOBase):
 
 def recorded_keys(conn) -> list[bytes]:
     """What a request left in Redis, besides the schema version the app stamps on a fresh Redis."""
-    from jobs.schema import SCHEMA_KEY
+    from jobs.records.schema import SCHEMA_KEY
 
     return [key for key in conn.keys("*") if key != SCHEMA_KEY.encode()]

@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from bot import create_app
-from jobs.gitlab_tokens import TokenStore
+from jobs.forges.gitlab_tokens import TokenStore
 from jobs.settings import Settings, env_name
 from tests import sample_repo
 from tests.emulators.github import GitHubEmulator
@@ -93,12 +93,12 @@ class Stack:
 
     def run_worker_burst(self, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """Run one worker until the queue is empty."""
-        return subprocess.run([sys.executable, "-m", "bot", "worker", "--burst"], env=self.env(), cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "cli", "worker", "--burst"], env=self.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
     def start_worker(self, log_path: Path | None = None, queues: tuple[str, ...] = ()) -> subprocess.Popen:
         out = open(log_path, "w") if log_path else subprocess.DEVNULL
-        argv = [sys.executable, "-m", "bot", "worker"] + [arg for q in queues for arg in ("--queue", q)]
+        argv = [sys.executable, "-m", "cli", "worker"] + [arg for q in queues for arg in ("--queue", q)]
         proc = subprocess.Popen(argv, env=self.env(), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         self.workers.append(proc)
         return proc

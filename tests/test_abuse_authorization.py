@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.stack import Stack
 

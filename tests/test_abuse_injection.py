@@ -16,7 +16,7 @@ import pytest
 import redis
 import requests
 
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.stack import GITLAB_TOKEN, Stack
 

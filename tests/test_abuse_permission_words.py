@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.agent_setup import permission_problem
+from jobs.run.authorize import permission_problem
 from jobs.forges.gitlab import GitLabForge
 from tests.emulators.gitlab import GitLabEmulator
 

@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from jobs.intake import accept_trigger, make_queue
-from jobs.rate_limits import RateLimits, release_repo_slot
-from jobs.runs import load_run
+from jobs.intake.accept import accept_trigger, make_queue
+from jobs.intake.rate_limits import RateLimits, release_repo_slot
+from jobs.records.runs import load_run
 from jobs.types import Command, Trigger
 from tests import sample_repo
 from tests.stack import Stack

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.redaction import MASK, Redactor, settings_secrets
+from jobs.access.redaction import MASK, Redactor, settings_secrets
 from jobs.settings import Settings
 from tests.emulators.github_auth import generate_app_key
 

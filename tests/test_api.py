@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from hypothesis import settings as hypothesis_settings
 
 from bot import create_app
-from jobs import delegated_records, runs
-from jobs.api_tokens import ApiTokens
-from jobs.intake import make_queue
+from jobs.records import delegated
+from jobs.records import runs
+from jobs.access.api_tokens import ApiTokens
+from jobs.intake.accept import make_queue
 
 HEAD = "0123456789abcdef0123456789abcdef01234567"
 
@@ -153,7 +154,7 @@ def test_the_diff_is_there_once_the_run_has_one(client, redis_conn, token):
     run_id = client.post("/api/runs", json=body(), headers=auth(token)).json["id"]
     waiting = client.get(f"/api/runs/{run_id}/diff", headers=auth(token))
     assert waiting.status_code == 409 and "it is queued" in waiting.json["error"]
-    delegated_records.store_result(redis_conn, run_id, "diff --git a/x b/x\n", HEAD, {"x": b"old\n"})
+    delegated.store_result(redis_conn, run_id, "diff --git a/x b/x\n", HEAD, {"x": b"old\n"})
     got = client.get(f"/api/runs/{run_id}/diff", headers=auth(token)).json
     assert got["diff"].startswith("diff --git") and got["preimages"] == {"x": "b2xkCg=="}
 
@@ -208,5 +209,5 @@ def _real_run(app, redis_conn, token: str, n: int) -> str:
     run_id = app.test_client().post("/api/runs", json=body(request_id=f"real-{n:08d}"), headers=auth(token)).json["id"]
     runs.update_run(redis_conn, run_id, status="succeeded" if n == 0 else "failed")
     if n == 0:
-        delegated_records.store_result(redis_conn, run_id, "diff --git a/x b/x\n", HEAD, {"x": b"old\n"})
+        delegated.store_result(redis_conn, run_id, "diff --git a/x b/x\n", HEAD, {"x": b"old\n"})
     return run_id

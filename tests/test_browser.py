@@ -1,6 +1,6 @@
 """The run page in a real browser: headless Debian Chromium driven by Playwright, against the real web app.
 
-The worker's side is played by the test through the same jobs.runs functions the pipeline calls, so the
+The worker's side is played by the test through the same jobs.records.runs functions the pipeline calls, so the
 timing is exact: lines are appended while the page is open and must arrive live over Server-Sent Events.
 """
 
@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bot import create_app
-from jobs.links import sign_run_link
-from jobs.runs import append_log, record_phase, store_diff, transcript_key, update_run
+from jobs.access.links import sign_run_link
+from jobs.records.runs import append_log, record_phase, store_diff, transcript_key, update_run
 from tests.emulators.serving import BackgroundServer
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bot.cli_local import register
+from cli.local import register
 from tests import sample_repo
 from tests.emulators.openai_api import OpenAIEmulator
 from tests.jobs.test_local_run import API_KEY, git, make_checkout
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def codexbot_argv() -> list[str]:
-    return [sys.executable, "-m", "bot"]
+    return [sys.executable, "-m", "cli"]
 
 
 def codexbot(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.api_tokens import ApiTokens
-from jobs.runs import load_run, read_log
+from jobs.access.api_tokens import ApiTokens
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.stack import ROOT, Stack
 
@@ -63,7 +63,7 @@ def stack_redis(stack):
 def codexbot(checkout: Path, home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": str(home), "LANG": "C.UTF-8",
            "XDG_CONFIG_HOME": str(home / "xdg")}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=checkout, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=checkout, env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -14,10 +14,10 @@ import redis
 import requests
 
 from bot import create_app
-from jobs.janitor import tidy_runs
-from jobs.links import sign_run_link
-from jobs.run_view import RunParts
-from jobs.runs import load_run
+from jobs.upkeep.tidy import tidy_runs
+from jobs.access.links import sign_run_link
+from jobs.records.parts import RunParts
+from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.emulators.serving import BackgroundServer
 from tests.services import RedisServer

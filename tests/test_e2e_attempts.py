@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from jobs.runs import load_run
+from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.stack import Stack
 

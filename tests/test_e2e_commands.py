@@ -3,7 +3,7 @@
 import json
 
 
-from jobs.runs import load_run
+from jobs.records.runs import load_run
 from tests import sample_repo
 
 REPO = sample_repo.REPO

@@ -7,8 +7,8 @@ HTTP, PyGithub and openai talking to the emulators.
 import json
 
 
-from jobs.intake import make_queue
-from jobs.runs import load_run, read_log
+from jobs.intake.accept import make_queue
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 
 REPO = sample_repo.REPO
@@ -117,7 +117,7 @@ def test_a_job_run_twice_yields_one_pull_request_and_one_tracking_comment(stack,
     # as if the worker died after publishing but before it recorded the end: RQ runs the job again
     redis_conn.hset(f"codexbot:run:{run_id}", "status", "running")
     stack.model.set_script(sample_repo.fix_script()[2:])
-    make_queue(redis_conn, "codexbot").enqueue("jobs.pipeline.run_task", run_id, job_id=f"again-{run_id}")
+    make_queue(redis_conn, "codexbot").enqueue("jobs.run.pipeline.run_task", run_id, job_id=f"again-{run_id}")
     work(stack)
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert len(stack.github.list_pulls(REPO)) == 1

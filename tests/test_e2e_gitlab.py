@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jobs.runs import load_run
+from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.stack import Stack
 
@@ -97,7 +97,7 @@ def test_label_on_an_issue_starts_a_run(stack, redis_conn):
 
 
 def test_no_stored_token_is_one_clear_sentence(stack, redis_conn):
-    from jobs.gitlab_tokens import TokenStore
+    from jobs.forges.gitlab_tokens import TokenStore
 
     TokenStore(redis_conn, stack.settings.secret_key).remove(PROJECT)
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "", author="alice")

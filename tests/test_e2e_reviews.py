@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from jobs.locks import pull_request_lock
-from jobs.runs import load_run
+from jobs.run.locks import pull_request_lock
+from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.stack import Stack
 

@@ -9,8 +9,8 @@ import gitlab
 import pytest
 import requests
 
-from bot.event_fields import Rules
-from bot.gitlab_events import parse_gitlab_event
+from bot.events.fields import Rules
+from bot.events.gitlab import parse_gitlab_event
 from tests.emulators.gitlab import GitLabEmulator
 from tests.emulators.receiver import webhook_receiver
 from tests.test_emulators import git

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.runs import ALL_RUNS, load_run
+from jobs.records.runs import ALL_RUNS, load_run
 from tests import sample_repo
 from tests.stack import Stack
 

@@ -15,11 +15,11 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from jobs import process_tree
-from jobs.intake import control_queue_name, job_id_for
-from jobs.process_tree import children
-from jobs.reconcile import Policy, give_up_message, reconcile_runs
-from jobs.runs import ALL_RUNS, load_run, read_log
+from jobs.host import process_tree
+from jobs.intake.accept import control_queue_name, job_id_for
+from jobs.host.process_tree import children
+from jobs.upkeep.reconcile import Policy, give_up_message, reconcile_runs
+from jobs.records.runs import ALL_RUNS, load_run, read_log
 from tests import sample_repo
 from tests.stack import ROOT, Stack
 
@@ -55,7 +55,7 @@ def stack(redis_server, redis_conn, tmp_path):
 def start_worker(stack, tmp_path) -> subprocess.Popen:
     """A `codexbot worker` in its own session, so the test can kill all of it."""
     log = open(tmp_path / f"worker-{len(stack.killable)}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=stack.env(), cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "worker"], env=stack.env(), cwd=ROOT,
                             start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     stack.killable.append(proc)
     return proc

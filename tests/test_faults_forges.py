@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from jobs.metrics import read_metric
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.stack import Stack
 
@@ -137,7 +137,7 @@ def github_forge():
     """A GitHubForge on the emulator, with its waits and counters kept in lists."""
     from jobs.forges.github import GitHubForge
     from jobs.forges.retrying import ApiWatch
-    from jobs.github_app import GitHubApp
+    from jobs.forges.github_app import GitHubApp
     from tests.emulators.github import GitHubEmulator
 
     with GitHubEmulator() as emu:

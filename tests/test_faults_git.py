@@ -11,8 +11,8 @@ import pytest
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from jobs.intake import job_id_for
-from jobs.runs import load_run, read_log
+from jobs.intake.accept import job_id_for
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.stack import ROOT, Stack
 
@@ -58,7 +58,7 @@ def test_a_push_refused_because_the_branch_moved_fails_the_run_with_what_to_do(s
     pull = stack.github.open_pull(REPO, "feature", "Add notes")
     held = stack.github.faults.hold("PATCH", EDIT, contains="publishing \\u23f3")
     run_id = comment(stack, pull["number"])
-    worker = subprocess.Popen([sys.executable, "-m", "bot", "worker", "--burst"], env=stack.env(), cwd=ROOT,
+    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--burst"], env=stack.env(), cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         assert held.wait_entered(90), "the run never reached publishing"

@@ -14,9 +14,9 @@ import pytest
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from jobs.intake import job_id_for
-from jobs.reconcile import Policy, reconcile_runs
-from jobs.runs import ALL_RUNS, load_run, read_log
+from jobs.intake.accept import job_id_for
+from jobs.upkeep.reconcile import Policy, reconcile_runs
+from jobs.records.runs import ALL_RUNS, load_run, read_log
 from tests import sample_repo
 from tests.test_faults import (QUICK, Gate, ask, children, kill_tree, queues, stack,  # noqa: F401  (fixture)
                                start_worker, succeeded_with_one_pull)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from jobs.runs import load_run, read_log
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 from tests.bot.test_serve import server  # noqa: F401  (fixture: `codexbot serve` on a free port)
 from tests.payloads import github_headers, load_corpus

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot import create_app
-from bot.signatures import sign_github
+from bot.webhooks.signatures import sign_github
 from jobs.settings import Settings
 from tests.payloads import WEBHOOK_SECRET, corpus_files
 

@@ -37,8 +37,8 @@ def test_the_web_side_and_the_cli_load_no_model_client():
     import subprocess
     import sys
 
-    code = ("import sys, bot, bot.cli, bot.webhooks.github, bot.webhooks.gitlab, bot.runs_page; "
-            "loaded = [m for m in ('openai', 'jobs.agent.loop', 'jobs.local_run') if m in sys.modules]; "
+    code = ("import sys, bot, cli.main, bot.webhooks.github, bot.webhooks.gitlab, bot.pages.run; "
+            "loaded = [m for m in ('openai', 'jobs.agent.loop', 'jobs.local.run') if m in sys.modules]; "
             "assert not loaded, loaded")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -9,8 +9,8 @@ import re
 
 import requests
 
-from jobs.links import sign_run_link
-from jobs.runs import load_run, read_log
+from jobs.access.links import sign_run_link
+from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 
 REPO = sample_repo.REPO

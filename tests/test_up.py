@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs import process_tree
-from jobs.local_redis import plan_redis
-from jobs.runs import load_run, read_log
+from jobs.host import process_tree
+from jobs.host.redis_server import plan_redis
+from jobs.records.runs import load_run, read_log
 from jobs.settings import Settings, SettingsError
-from jobs.supervisor import ChildSpec, RestartPolicy, Supervisor
+from jobs.host.supervisor import ChildSpec, RestartPolicy, Supervisor
 from tests import sample_repo
 from tests.services import free_port
 from tests.stack import ROOT, WEBHOOK_SECRET, Stack
@@ -36,7 +36,7 @@ class Up:
     """A running `codexbot up` and every line it printed."""
 
     def __init__(self, env: dict[str, str], *args: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "up", *args], env=env, cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli", "up", *args], env=env, cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         self.lines: list[str] = []
         self.seen: set[int] = set()  # every process of the tree, sampled while it runs
@@ -255,7 +255,7 @@ def test_when_the_web_server_dies_up_stops_everything_and_says_so(stack, tmp_pat
 def test_up_without_a_webhook_secret_says_what_to_set_and_starts_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEXBOT_", "OPENAI_"))}
     env["CODEXBOT_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.run([sys.executable, "-m", "bot", "up", "--port", str(free_port())], env=env, cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "cli", "up", "--port", str(free_port())], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "CODEXBOT_GITHUB_WEBHOOK_SECRET is not set" in proc.stderr and "started" not in proc.stdout

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.settings import Settings
-from jobs.user_config import UserConfigError, apply_to_settings, effective, user_config_path
+from jobs.local.user_config import UserConfigError, apply_to_settings, effective, user_config_path
 from tests.stack import ROOT
 
 USER_FILE = """
@@ -88,7 +88,7 @@ def test_run_settings_take_the_user_choices_but_not_over_the_environment(user_fi
 
 def codexbot(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "HOME": str(cwd), "LANG": "C.UTF-8"}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**base, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env={**base, **(env or {})},
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
 
 

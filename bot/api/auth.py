@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
-from jobs.api_tokens import ApiToken, ApiTokens, take_request
+from jobs.access.api_tokens import ApiToken, ApiTokens, take_request
+from bot.state import get_redis, get_settings
 
 QUERY = {"api.run_log": {"from", "wait"}}  # the query parameters each endpoint takes; any other is a 400
 
@@ -30,8 +31,8 @@ def token_required(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        settings = current_app.config["CODEXBOT_SETTINGS"]
-        conn = current_app.extensions["codexbot.redis"]
+        settings = get_settings()
+        conn = get_redis()
         text = _bearer()
         if not text:
             return error(401, "this API needs a token: send `Authorization: Bearer <token>` "

@@ -6,17 +6,19 @@ import re
 import time
 
 import redis
-from flask import abort, current_app, jsonify, request
+from flask import abort, jsonify, request
 
 from bot.api import bp
 from bot.api.auth import current_token, error, token_required
 from bot.api.delegate_body import BodyError, DelegateRequest, parse_delegate_body
-from jobs import delegated_records, runs
-from jobs.intake import accept_trigger
-from jobs.links import sign_run_link
-from jobs.rate_limits import RateLimits
-from jobs.run_view import RunParts
+from jobs.records import delegated
+from jobs.records import runs
+from jobs.intake.accept import accept_trigger
+from jobs.access.links import sign_run_link
+from jobs.intake.rate_limits import RateLimits
+from jobs.records.parts import RunParts
 from jobs.types import Command, Delegation, Trigger
+from bot.state import get_queues, get_redis, get_settings
 
 MAX_WAIT = 25  # seconds a log request may wait for new lines: under common proxies' 30 s idle limit
 POLL = 0.25
@@ -24,11 +26,11 @@ MAX_LINE = 999_999_999
 
 
 def _settings():
-    return current_app.config["CODEXBOT_SETTINGS"]
+    return get_settings()
 
 
 def _conn() -> redis.Redis:
-    return current_app.extensions["codexbot.redis"]
+    return get_redis()
 
 
 def run_json(run: runs.Run) -> dict:
@@ -59,7 +61,7 @@ def create_run():
     if not token.allows(body.forge, body.repository):
         return error(403, f"this token may not start runs on {body.forge}:{body.repository}; "
                           "create one with `codexbot token create --repo` for it")
-    queue = current_app.extensions["codexbot.queues"]["runs"]
+    queue = get_queues()["runs"]
     try:
         intake = accept_trigger(queue, _trigger(body, token.user, token.token_id),
                                 f"api:{token.token_id}:{body.request_id}", job_timeout=_settings().job_timeout,
@@ -67,7 +69,7 @@ def create_run():
         if intake.limited:
             return error(429, "you are over codexbot's rate limit (CODEXBOT_RATE_LIMIT_USER / _REPO runs per "
                               "hour): try again later")
-        delegated_records.index_run(_conn(), token.user, intake.run_id, time.time())
+        delegated.index_run(_conn(), token.user, intake.run_id, time.time())
         run = runs.load_run(_conn(), intake.run_id)
     except redis.RedisError:
         return error(503, "the server could not record the run (Redis is unavailable): try again shortly")
@@ -80,7 +82,7 @@ def create_run():
 @token_required
 def list_runs():
     token, conn = current_token(), _conn()
-    found = runs.load_runs(conn, delegated_records.user_runs(conn, token.user))  # one round trip, not one per run
+    found = runs.load_runs(conn, delegated.user_runs(conn, token.user))  # one round trip, not one per run
     visible = [r for r in found if token.allows(r.trigger.get("forge", ""), r.repo)]
     return jsonify({"runs": [run_json(r) for r in visible]})
 
@@ -144,7 +146,7 @@ def cancel_run(run_id: str):
 @token_required
 def run_diff(run_id: str):
     run = _own_run(run_id)
-    result = delegated_records.load_result(_conn(), run_id)
+    result = delegated.load_result(_conn(), run_id)
     if result is None:
         why = f"it is {run.status}" if not run.is_final else f"it {run.status}" + (f": {run.error}" if run.error else "")
         return error(409, f"run {run_id} has no change to apply: {why}")

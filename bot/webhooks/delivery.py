@@ -9,14 +9,15 @@ import time
 from typing import Any, Callable
 
 import redis
-from flask import Response, abort, current_app, request
+from flask import Response, abort, request
 
-from bot.event_fields import Ignored, PayloadError, Rules
+from bot.events.fields import Ignored, PayloadError, Rules
 from bot.logs import elapsed_ms, log_event
-from jobs.intake import accept_trigger, queue_for
-from jobs.rate_limits import RateLimits
+from jobs.intake.accept import accept_trigger, queue_for
+from jobs.intake.rate_limits import RateLimits
 from jobs.settings import Settings
 from jobs.types import Trigger
+from bot.state import get_counters, get_queues
 
 
 class Delivery:
@@ -59,7 +60,7 @@ class Delivery:
     def accept(self, trigger: Trigger, settings: Settings) -> Response:
         """Record the delivery and enqueue its run: 202, 200 for a redelivery, 503 when not recorded."""
         try:
-            queue = queue_for(current_app.extensions["codexbot.queues"], trigger)
+            queue = queue_for(get_queues(), trigger)
             intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout,
                                     limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency)
         except redis.RedisError as exc:
@@ -75,7 +76,7 @@ class Delivery:
                            repo=trigger.repo, number=trigger.number, author=trigger.author)
 
     def _log(self, status: int, outcome: str, **fields: object) -> None:
-        counters = current_app.extensions.get("codexbot.counters")
+        counters = get_counters()
         if counters is not None:
             counters.add("deliveries", {"forge": self.forge, "event": self.event[:64], "status": str(status)})
         log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],

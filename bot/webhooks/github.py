@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, request
 
-from bot.event_fields import Ignored
-from bot.github_events import parse_github_event
-from bot.signatures import verify_github_signature
+from bot.events.fields import Ignored
+from bot.events.github import parse_github_event
+from bot.webhooks.signatures import verify_github_signature
 from bot.webhooks.delivery import Delivery, rules_for
 from jobs.settings import Settings
+from bot.state import get_settings
 
 bp = Blueprint("github_webhook", __name__)
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -19,7 +20,7 @@ _EVENT = re.compile(r"^[a-z_]{1,64}$")
 
 @bp.post("/webhooks/github")
 def receive_github():
-    settings: Settings = current_app.config["CODEXBOT_SETTINGS"]
+    settings: Settings = get_settings()
     if not settings.github_webhook_secret:
         abort(404, "GitHub webhooks are not enabled: set CODEXBOT_GITHUB_WEBHOOK_SECRET")
     delivery = Delivery("github", request.headers.get("X-GitHub-Delivery", ""), request.headers.get("X-GitHub-Event", ""))

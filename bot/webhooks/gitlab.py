@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 import re
 
-from flask import Blueprint, abort, current_app, request
+from flask import Blueprint, abort, request
 
-from bot.event_fields import Ignored
-from bot.gitlab_events import parse_gitlab_event
-from bot.signatures import verify_shared_token
+from bot.events.fields import Ignored
+from bot.events.gitlab import parse_gitlab_event
+from bot.webhooks.signatures import verify_shared_token
 from bot.webhooks.delivery import Delivery, rules_for
 from jobs.settings import Settings
+from bot.state import get_settings
 
 bp = Blueprint("gitlab_webhook", __name__)
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,7 +34,7 @@ def delivery_id(headers, body: bytes) -> str:
 
 @bp.post("/webhooks/gitlab")
 def receive_gitlab():
-    settings: Settings = current_app.config["CODEXBOT_SETTINGS"]
+    settings: Settings = get_settings()
     if not settings.gitlab_webhook_secret:
         abort(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET")
     event = request.headers.get("X-Gitlab-Event", "")

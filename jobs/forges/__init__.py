@@ -1,9 +1,3 @@
-"""Forge adapters: the protocol and types in base, one module per forge (imported where used)."""
-
-from jobs.forges.base import (Comment, Forge, ForgeAuthError, ForgeConflict, ForgeError,
-                              ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
-                              Issue, PullRequest, Repository)
-
-__all__ = ["Comment", "Forge", "ForgeAuthError", "ForgeConflict", "ForgeError", "ForgeNotFound",
-           "ForgePermissionError", "ForgeUnavailable", "GitCredentials", "Issue", "PullRequest",
-           "Repository"]
+"""The forge protocol and its GitHub and GitLab adapters, the GitHub App's tokens, the stored GitLab tokens, and
+API retries. Adapters return the project's own values and raise ForgeError subclasses.
+"""

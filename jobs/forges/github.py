@@ -15,7 +15,7 @@ from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflic
                               ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
                               Issue, PullRequest, Repository, ReviewComment)
 from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
-from jobs.github_app import GitHubApp
+from jobs.forges.github_app import GitHubApp
 
 API_PERMISSIONS = {"issues": "write", "pull_requests": "write", "checks": "write",
                    "contents": "read", "metadata": "read"}

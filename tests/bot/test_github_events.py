@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from bot.github_events import Ignored, PayloadError, Rules, parse_github_event
+from bot.events.github import Ignored, PayloadError, Rules, parse_github_event
 from jobs.types import Trigger
 from tests.payloads import corpus_files, load_corpus
 

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from bot.event_fields import Ignored, PayloadError, Rules
-from bot.gitlab_events import parse_gitlab_event
+from bot.events.fields import Ignored, PayloadError, Rules
+from bot.events.gitlab import parse_gitlab_event
 from jobs.types import Trigger
 from tests.payloads import corpus_files, load_corpus
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from bot import create_app
-from jobs.intake import job_id_for
+from jobs.intake.accept import job_id_for
 from tests.bot.test_signin import ask
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from bot import create_app
-from jobs.run_query import Filters, find_runs
-from jobs.runs import ALL_RUNS
+from jobs.records.query import Filters, find_runs
+from jobs.records.runs import ALL_RUNS
 
 NOW = time.time()
 

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from jobs.links import sign_run_link
-from jobs.runs import append_log, update_run
+from jobs.access.links import sign_run_link
+from jobs.records.runs import append_log, update_run
 
 RUN = "0123456789abcdef"
 
@@ -80,7 +80,7 @@ def test_unknown_or_malformed_run_is_404(client, settings):
 
 def finished_run(redis_conn, run_id=RUN):
     """A run as the worker leaves it: phases, transcript, tests with JUnit cases, a diff with hostile text."""
-    from jobs.runs import record_phase, store_diff, transcript_key
+    from jobs.records.runs import record_phase, store_diff, transcript_key
     import json
     start = time.time() - 100
     redis_conn.hset(f"codexbot:run:{run_id}", mapping={

@@ -16,7 +16,7 @@ import requests
 from tests.payloads import WEBHOOK_SECRET, github_headers, load_corpus
 from tests.services import free_port
 
-CLI = [sys.executable, "-m", "bot"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def clean_env(**extra):
@@ -89,8 +89,8 @@ def test_serve_refuses_an_oversized_body_without_taking_it(server):
 
 def test_people_watching_run_pages_do_not_hold_up_webhooks(redis_server, redis_conn, tmp_path):
     """One web process, more open live logs than it has processes: a webhook is still answered at once."""
-    from jobs.links import sign_run_link
-    from jobs.runs import append_log, run_key
+    from jobs.access.links import sign_run_link
+    from jobs.records.runs import append_log, run_key
 
     port, secret_key, run_id = free_port(), "serve-test-secret-key", "ab" * 8
     redis_conn.hset(run_key(run_id), mapping={"status": "running", "repo": "octo/calc", "number": "1",

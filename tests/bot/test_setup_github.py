@@ -25,7 +25,7 @@ def github():
 def start_setup(github, tmp_path, *extra):
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "CODEXBOT_GITHUB_API_URL": github.url, "CODEXBOT_PUBLIC_URL": "https://bot.example.com"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(tmp_path / "codexbot.toml"), "setup", "github",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "--config", str(tmp_path / "codexbot.toml"), "setup", "github",
                              "--port", str(port), "--github-url", github.url, "--timeout", "60", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     page_url = f"http://127.0.0.1:{port}/"
@@ -63,7 +63,7 @@ def test_manifest_flow_creates_the_app_and_saves_its_credentials(github, tmp_pat
     assert key.read_text() == github.app_private_key_pem
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "codexbot.toml").stat().st_mode) == 0o600
     # the saved settings work: codexbot check authenticates as the App
-    check = subprocess.run([sys.executable, "-m", "bot", "--config", str(tmp_path / "codexbot.toml"), "check", "--offline"],
+    check = subprocess.run([sys.executable, "-m", "cli", "--config", str(tmp_path / "codexbot.toml"), "check", "--offline"],
                            cwd=ROOT, env={"PATH": "/usr/bin:/bin", "CODEXBOT_GITHUB_API_URL": github.url},
                            capture_output=True, text=True, timeout=60)
     assert "ok   github app" in check.stdout, check.stdout + check.stderr

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bot.signatures import sign_github, verify_github_signature, verify_shared_token
+from bot.webhooks.signatures import sign_github, verify_github_signature, verify_shared_token
 from tests.payloads import CORPUS
 
 VECTORS = json.loads((CORPUS / "signature-vectors.json").read_text())

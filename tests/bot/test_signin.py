@@ -10,9 +10,9 @@ from flask import url_for
 import requests
 
 from bot import create_app
-from jobs.intake import accept_trigger, load_task, make_queue
-from jobs.run_actions import retry_run
-from jobs.runs import cancel_requested, load_run, update_run
+from jobs.intake.accept import accept_trigger, load_task, make_queue
+from jobs.intake.page_actions import retry_run
+from jobs.records.runs import cancel_requested, load_run, update_run
 from jobs.types import Command, Trigger
 from tests.emulators import github_oauth, gitlab_oauth
 from tests.emulators.github import GitHubEmulator
@@ -149,7 +149,7 @@ def _csrf(client) -> str:
 @pytest.mark.parametrize("target", ["//evil.example", "/\t/evil.example", "/\\evil.example", "/\n/evil.example",
                                     "https://evil.example/", " /evil.example"])
 def test_sign_in_never_sends_anyone_off_the_site(app, target):
-    from bot.signin import _safe_next
+    from bot.pages.signin import _safe_next
 
     with app.test_request_context():
         assert _safe_next(target) == url_for("history.list_runs")

@@ -10,8 +10,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bot import create_app
-from jobs.intake import delivery_key, job_id_for, load_task, make_queue
-from jobs.runs import load_run
+from jobs.intake.accept import delivery_key, job_id_for, load_task, make_queue
+from jobs.records.runs import load_run
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings
 from tests.payloads import LargeBody, github_headers, load_corpus, recorded_keys
 from tests.services import free_port
@@ -42,7 +42,7 @@ def test_command_comment_is_recorded_and_enqueued(client, settings, redis_conn):
     assert (task.delivery_id, task.trigger.repo, task.trigger.command.text) == ("d-1", "Codertocat/Hello-World", "fix the failing test")
     assert queued_jobs(settings, redis_conn) == [job_id_for(run_id)]
     job = Job.fetch(job_id_for(run_id), connection=redis_conn, serializer=JSONSerializer)
-    assert job.func_name == "jobs.pipeline.run_task" and list(job.args) == [run_id]
+    assert job.func_name == "jobs.run.pipeline.run_task" and list(job.args) == [run_id]
     assert job.timeout == settings.job_timeout
     assert 0 < redis_conn.ttl(delivery_key("github", "d-1")) <= 7 * 24 * 3600
 

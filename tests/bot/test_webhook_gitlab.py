@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from bot import create_app
-from jobs.intake import load_task, make_queue
+from jobs.intake.accept import load_task, make_queue
 from jobs.settings import MAX_WEBHOOK_BYTES, Settings
 from tests.payloads import LargeBody, load_corpus, recorded_keys
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_remote import repository_of
-from jobs.local_checkout import CheckoutError, apply_or_refuse, preimages_of, working_tree_diff, write_preimages
+from cli.remote import repository_of
+from jobs.local.checkout import CheckoutError, apply_or_refuse, preimages_of, working_tree_diff, write_preimages
 
 LINES = "".join(f"line {n}\n" for n in range(1, 21))
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import redis
 
-from jobs.checks import run_checks
+from jobs.host.self_check import run_checks
 from tests.services import free_port
 from tests.stack import ROOT, Stack
 
@@ -66,18 +66,18 @@ def test_offline_skips_the_model(stack):
 def test_cli_exits_nonzero_and_names_what_to_fix(stack):
     env = stack.env()
     env["CODEXBOT_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
-    proc = subprocess.run([sys.executable, "-m", "bot", "check", "--offline"], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "cli", "check", "--offline"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "ERR  redis:" in proc.stdout and "ok   github app" in proc.stdout
     assert "need fixing: redis" in proc.stderr
-    ok = subprocess.run([sys.executable, "-m", "bot", "check"], env=stack.env(), cwd=ROOT,
+    ok = subprocess.run([sys.executable, "-m", "cli", "check"], env=stack.env(), cwd=ROOT,
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
 def test_gitlab_tokens_without_the_needed_scopes_are_named(stack, redis_conn):
-    from jobs.gitlab_tokens import TokenStore
+    from jobs.forges.gitlab_tokens import TokenStore
 
     stack.gitlab.add_token("glpat-read-only-token-000000000", "octo", scopes=("read_repository",))
     TokenStore(redis_conn, stack.settings.secret_key).add("octo", "glpat-read-only-token-000000000")

@@ -6,8 +6,8 @@ from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry, release_slot
 from rq.serializers import JSONSerializer
 
-from jobs.fairness import heal_slots, slot_key, waiting_count
-from jobs.intake import accept_trigger, job_id_for, make_queue
+from jobs.intake.fairness import heal_slots, slot_key, waiting_count
+from jobs.intake.accept import accept_trigger, job_id_for, make_queue
 from jobs.types import Command, Trigger
 
 BUSY, QUIET = "octo/busy", "octo/quiet"
@@ -71,7 +71,7 @@ def test_a_slot_held_by_a_job_whose_worker_died_is_healed(redis_conn):
 
 
 def test_reconciliation_leaves_runs_waiting_for_a_slot_alone(redis_conn):
-    from jobs.reconcile import Policy, reconcile_runs
+    from jobs.upkeep.reconcile import Policy, reconcile_runs
 
     queue = make_queue(redis_conn, "codexbot")
     busy = [accept_trigger(queue, trigger(BUSY, number=n), f"b{n}", job_timeout=60, slots=1) for n in range(1, 4)]
@@ -82,7 +82,7 @@ def test_reconciliation_leaves_runs_waiting_for_a_slot_alone(redis_conn):
 
 
 def test_a_run_marked_waiting_but_out_of_line_is_put_back_in_line(redis_conn):
-    from jobs.reconcile import Policy, reconcile_runs
+    from jobs.upkeep.reconcile import Policy, reconcile_runs
 
     queue = make_queue(redis_conn, "codexbot")
     busy = [accept_trigger(queue, trigger(BUSY, number=n), f"b{n}", job_timeout=60, slots=1) for n in range(1, 3)]

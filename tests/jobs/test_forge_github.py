@@ -10,7 +10,7 @@ import pytest
 from jobs.forges.base import (ForgeAuthError, ForgeError, ForgeNotFound, ForgePermissionError,
                               GitCredentials)
 from jobs.forges.github import GitHubForge
-from jobs.github_app import GitHubApp
+from jobs.forges.github_app import GitHubApp
 from tests.emulators.github import GitHubEmulator
 from tests.forge_races import RaceAfterLookup
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import workspace
+from jobs.git import workspace
 from jobs.forges.base import (ForgeAuthError, ForgeError, ForgeNotFound, ForgePermissionError,
                               ForgeUnavailable, GitCredentials)
 from jobs.forges.gitlab import GitLabForge

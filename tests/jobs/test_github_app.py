@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from jobs.forges.base import ForgeAuthError, ForgeNotFound, ForgePermissionError, ForgeUnavailable
-from jobs.github_app import GitHubApp, load_private_key
+from jobs.forges.github_app import GitHubApp, load_private_key
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.github_auth import generate_app_key
 

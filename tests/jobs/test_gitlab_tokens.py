@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.gitlab_tokens import KEY, TokenStore
+from jobs.forges.gitlab_tokens import KEY, TokenStore
 from jobs.settings import SettingsError
 
 TOKEN = "glpat-project-0123456789abcdef"

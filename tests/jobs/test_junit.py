@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from jobs.junit import collect_reports, parse_junit
+from jobs.repo.junit import collect_reports, parse_junit
 
 REPORT = """<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="3">
 <testcase classname="tests.test_calc" name="test_add" time="0.003"/>

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.local_checkout import CheckoutError, apply_patch, find_checkout, make_snapshot
-from jobs.local_records import RecordError, RunRecord, find_run, follow_log
-from jobs.local_run import MISSING_MODEL, LocalRun, LocalRunError, check_model_settings
-from jobs.redaction import Redactor
+from jobs.local.checkout import CheckoutError, apply_patch, find_checkout, make_snapshot
+from jobs.local.records import RecordError, RunRecord, find_run, follow_log
+from jobs.local.run import MISSING_MODEL, LocalRun, LocalRunError, check_model_settings
+from jobs.access.redaction import Redactor
 from jobs.settings import Settings
 from tests import sample_repo
 from tests.emulators.openai_api import OpenAIEmulator

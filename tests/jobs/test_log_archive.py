@@ -3,10 +3,10 @@
 import json
 import time
 
-from jobs.janitor import tidy_runs
-from jobs.log_archive import archive_path
-from jobs.run_view import RunParts
-from jobs.runs import ALL_RUNS, append_log, load_run, record_phase, store_diff, transcript_key, update_run
+from jobs.upkeep.tidy import tidy_runs
+from jobs.records.archive import archive_path
+from jobs.records.parts import RunParts
+from jobs.records.runs import ALL_RUNS, append_log, load_run, record_phase, store_diff, transcript_key, update_run
 
 
 def make_run(conn, run_id, *, status="succeeded", created=None, lines=3, finished_ago=3600):
@@ -84,7 +84,7 @@ def test_one_worker_tidies_at_a_time(redis_conn, tmp_path):
 
 
 def test_a_damaged_archive_reads_as_a_note_not_an_error(tmp_path):
-    from jobs.log_archive import archive_path, read_archive
+    from jobs.records.archive import archive_path, read_archive
 
     path = archive_path(tmp_path, "cd" * 8)
     path.parent.mkdir(parents=True)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs import janitor, workspace
+from jobs.git import cleanup
+
+from jobs.git import workspace
 from jobs.forges.base import GitCredentials
-from jobs.mirrors import LFS_NOTE, Mirrors, mirror_name, repo_lock
+from jobs.git.mirrors import LFS_NOTE, Mirrors, mirror_name, repo_lock
 from jobs.sandbox import SandboxError, check_bwrap, make_sandbox
 from tests.emulators.github import GitHubEmulator
 
@@ -175,17 +177,17 @@ def test_sweep_removes_leftovers_and_failed_workspaces_once_kept_long_enough(tmp
     for name in ("crashed", "listed", "running", "failed", "young"):
         (root / name / "sub").mkdir(parents=True)
     (root / "crashed" / "sub").chmod(0o500)  # the sandbox may leave read-only folders
-    claim = janitor.WorkspaceClaim(root / "running")
+    claim = cleanup.WorkspaceClaim(root / "running")
     now = time.time()
     for name in ("crashed", "listed", "running", "failed"):
         os.utime(root / name, (now - 3600, now - 3600))
-    assert janitor.finish_workspace(root / "failed", failed=True, keep_failed_seconds=600) is True
-    assert janitor.finish_workspace(root / "ok", failed=False, keep_failed_seconds=600) is False
-    assert janitor.sweep_workspaces(root, 600, ["listed"], now=now) == [root / "crashed"]
-    assert janitor.sweep_workspaces(root, 600, ["listed"], now=now + 601) == [root / "failed", root / "young"]
+    assert cleanup.finish_workspace(root / "failed", failed=True, keep_failed_seconds=600) is True
+    assert cleanup.finish_workspace(root / "ok", failed=False, keep_failed_seconds=600) is False
+    assert cleanup.sweep_workspaces(root, 600, ["listed"], now=now) == [root / "crashed"]
+    assert cleanup.sweep_workspaces(root, 600, ["listed"], now=now + 601) == [root / "failed", root / "young"]
     assert sorted(p.name for p in root.iterdir()) == [".claims", "listed", "running"]
     claim.release()
-    assert janitor.sweep_workspaces(root, 600, now=now + 601) == [root / "listed", root / "running"]
+    assert cleanup.sweep_workspaces(root, 600, now=now + 601) == [root / "listed", root / "running"]
     assert list((root / ".claims").iterdir()) == []
 
 
@@ -193,16 +195,16 @@ def test_a_crashed_runs_claim_is_freed_and_a_live_one_refuses_a_second_copy(tmp_
     workdir = tmp_path / "workspaces" / "run1"
     workdir.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from jobs.janitor import WorkspaceClaim; WorkspaceClaim(Path(sys.argv[1])); "
+                               "from jobs.git.cleanup import WorkspaceClaim; WorkspaceClaim(Path(sys.argv[1])); "
                                "print('held', flush=True); time.sleep(60)", str(workdir)],
                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
     assert holder.stdout.readline() == "held\n"
-    with pytest.raises(janitor.WorkspaceBusy, match="already running"):
-        janitor.WorkspaceClaim(workdir, wait=0.2)
-    assert janitor.sweep_workspaces(workdir.parent, 0, grace_seconds=0) == []
+    with pytest.raises(cleanup.WorkspaceBusy, match="already running"):
+        cleanup.WorkspaceClaim(workdir, wait=0.2)
+    assert cleanup.sweep_workspaces(workdir.parent, 0, grace_seconds=0) == []
     holder.kill()
     holder.wait()
-    assert janitor.sweep_workspaces(workdir.parent, 0, grace_seconds=0) == [workdir]
+    assert cleanup.sweep_workspaces(workdir.parent, 0, grace_seconds=0) == [workdir]
 
 
 def test_eviction_drops_least_recently_used_mirrors_but_never_a_locked_one(gh, tmp_path):
@@ -211,11 +213,11 @@ def test_eviction_drops_least_recently_used_mirrors_but_never_a_locked_one(gh, t
     for n, key in enumerate(("gh/old", "gh/locked", "gh/new")):
         mirrors.checkout(url(gh), key, creds(gh), "main", tmp_path / f"w{n}")
         os.utime(root / f"{mirror_name(key)}.git" / "codexbot-last-used", (1000 + n, 1000 + n))
-    one = janitor.tree_bytes(root / f"{mirror_name('gh/new')}.git")
-    assert janitor.evict_mirrors(root, max_bytes=int(2.5 * one)) == [mirror_name("gh/old")]  # the oldest goes first
-    assert janitor.evict_mirrors(root, max_bytes=int(2.5 * one)) == []  # and that was enough
+    one = cleanup.tree_bytes(root / f"{mirror_name('gh/new')}.git")
+    assert cleanup.evict_mirrors(root, max_bytes=int(2.5 * one)) == [mirror_name("gh/old")]  # the oldest goes first
+    assert cleanup.evict_mirrors(root, max_bytes=int(2.5 * one)) == []  # and that was enough
     with repo_lock(root, mirror_name("gh/locked")):  # in use by a checkout
-        assert janitor.evict_mirrors(root, max_bytes=0) == [mirror_name("gh/new")]
-    assert janitor.evict_mirrors(root, max_bytes=0) == [mirror_name("gh/locked")]
+        assert cleanup.evict_mirrors(root, max_bytes=0) == [mirror_name("gh/new")]
+    assert cleanup.evict_mirrors(root, max_bytes=0) == [mirror_name("gh/locked")]
     assert list(root.glob("*.git*")) == []
     assert mirrors.checkout(url(gh), "gh/old", creds(gh), "main", tmp_path / "again").base_sha

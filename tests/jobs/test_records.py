@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from jobs.links import sign_run_link, verify_run_link
-from jobs.redaction import MASK, Redactor
-from jobs.runs import append_log, load_run, read_log, update_run
+from jobs.access.links import sign_run_link, verify_run_link
+from jobs.access.redaction import MASK, Redactor
+from jobs.records.runs import append_log, load_run, read_log, update_run
 
 
 def test_run_record_round_trip(redis_conn):

@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-from jobs import workspace as git_workspace
+from jobs.git import workspace as git_workspace
 from jobs.agent import Agent, Limits, ModelError, make_model
-from jobs.replay import ScriptedModel, ScriptExhausted, record_outcome, replay, transcript_from_script
+from jobs.run.replay import ScriptedModel, ScriptExhausted, record_outcome, replay, transcript_from_script
 from jobs.sandbox import make_sandbox
-from jobs.testing import run_tests
+from jobs.repo.testing import run_tests
 from tests import sample_repo
 from tests.emulators.openai_api import OpenAIEmulator
 

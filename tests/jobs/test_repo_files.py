@@ -2,10 +2,10 @@
 
 import pytest
 
-from jobs.publish import branch_name, commit_message, pull_request_body
-from jobs.repo_config import RepoConfigError, parse_repo_config
-from jobs.testing import TestResult, detect_test_command, parse_counts
-from jobs.tracking import Progress, marker, render_help, render_tracking
+from jobs.report.texts import branch_name, commit_message, pull_request_body
+from jobs.repo.config import RepoConfigError, parse_repo_config
+from jobs.repo.testing import TestResult, detect_test_command, parse_counts
+from jobs.report.tracking import Progress, marker, render_help, render_tracking
 from jobs.types import Command, Trigger
 
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
-from jobs.runs import ALL_RUNS, load_run, run_key
-from jobs.schema import LOCK_KEY, SCHEMA_KEY, SCHEMA_VERSION, SchemaError, check_readable, migrate, stored_version
+from cli.main import main
+from jobs.records.runs import ALL_RUNS, load_run, run_key
+from jobs.records.schema import LOCK_KEY, SCHEMA_KEY, SCHEMA_VERSION, SchemaError, check_readable, migrate, stored_version
 from tests.stack import ROOT
 
 
@@ -85,14 +85,14 @@ def test_migrate_command_reports_what_it_did(redis_server, redis_conn):
 def test_a_worker_will_not_start_on_newer_data(redis_server, redis_conn, tmp_path):
     redis_conn.set(SCHEMA_KEY, SCHEMA_VERSION + 5)
     env = {"PATH": "/usr/bin:/bin", "CODEXBOT_REDIS_URL": redis_server.url, "CODEXBOT_DATA_DIR": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "bot", "worker", "--burst"], env=env, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "cli", "worker", "--burst"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert f"schema version {SCHEMA_VERSION + 5}" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_check_says_when_to_migrate_and_refuses_newer_data(settings, redis_conn):
-    from jobs.checks import run_checks
+    from jobs.host.self_check import run_checks
 
     write_v1_run(redis_conn, "e" * 16)
     item = next(c for c in run_checks(settings, offline=True) if c.name == "redis")

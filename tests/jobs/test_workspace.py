@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from jobs import workspace
+from jobs.git import workspace
 from jobs.forges.base import GitCredentials
 from tests.emulators.github import GitHubEmulator
 

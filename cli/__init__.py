@@ -1,0 +1,2 @@
+"""Every command of the `codexbot` program. May import anything below it; nothing imports cli/.
+"""

@@ -1,0 +1,182 @@
+"""Accept a trigger exactly once per delivery: record it, store the task, enqueue a job that carries its id."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+from rq.utils import now
+
+from jobs.intake import fairness
+
+from jobs.intake import rate_limits
+from jobs.intake.rate_limits import RateLimits
+from jobs.records.runs import ALL_RUNS, initial_fields, run_key, thread_key
+from jobs.types import Task, Trigger, derive_run_id
+
+DELIVERY_TTL = 7 * 24 * 3600
+PIPELINE_FUNC = "jobs.run.pipeline.run_task"
+REPLY_FUNC = "jobs.run.control.reply_over_limit"
+REPLY_TIMEOUT = 300
+
+
+def delivery_key(forge: str, delivery_id: str) -> str:
+    return f"codexbot:delivery:{forge}:{delivery_id}"
+
+
+def task_key(run_id: str) -> str:
+    return f"codexbot:task:{run_id}"
+
+
+def job_id_for(run_id: str) -> str:
+    return f"codexbot-run-{run_id}"
+
+
+CONTROL_KINDS = ("help", "status", "cancel")
+
+
+def make_queue(conn: redis.Redis, name: str) -> Queue:
+    return Queue(name, connection=conn, serializer=JSONSerializer)
+
+
+def control_queue_name(name: str) -> str:
+    """Quick answers (help, status, cancel) wait in their own queue, which workers take from first."""
+    return f"{name}-control"
+
+
+def queue_for(queues: dict[str, Queue], trigger: Trigger) -> Queue:
+    return queues["control" if trigger.command.kind in CONTROL_KINDS else "runs"]
+
+
+@dataclass(frozen=True)
+class Intake:
+    run_id: str
+    duplicate: bool
+    limited: str = ""  # over a rate limit: "told" (one reply queued) or "silent" (already told this hour)
+
+
+# One atomic round trip: claim the delivery id, check the rate limits, store the task, start the run
+# record and enqueue the job, or, when the delivery was seen before, do nothing at all. Lua runs
+# atomically in Redis, so no half-recorded delivery can exist and no burst can slip past a limit. The job
+# is written exactly as RQ's own unique enqueue writes it (RQ's job hash from Job.to_dict(), pushed on the
+# queue's list only when no job with that id exists). Over a limit, the requester's first delivery of the
+# hour gets the reply job on the control queue instead of the run; later ones are only recorded. A run
+# of a repository with slots (jobs/fairness.py) waits in RQ's rate-limit registry instead of the queue;
+# the caller then promotes it with RQ's own script when the repository has a free slot.
+# Returns 0 duplicate, 1 accepted, 2 limited with a reply, 3 limited silently.
+_ACCEPT = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+    return 0
+end
+local now, window = tonumber(ARGV[5]), tonumber(ARGV[6])
+local repo_limit, user_limit = tonumber(ARGV[7]), tonumber(ARGV[8])
+local n_run, n_job, n_reply = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local run_at = 13
+local job_at = run_at + n_run + 1
+local reply_at = job_at + n_job
+local slot_at = reply_at + n_reply
+local outcome = 1
+if repo_limit > 0 or user_limit > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now - window)
+    redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - window)
+    if (repo_limit > 0 and redis.call('ZCARD', KEYS[9]) >= repo_limit)
+            or (user_limit > 0 and redis.call('ZCARD', KEYS[10]) >= user_limit) then
+        if not redis.call('SET', KEYS[11], ARGV[1], 'NX', 'EX', window) then
+            return 3
+        end
+        outcome = 2
+    else
+        for _, key in ipairs({KEYS[9], KEYS[10]}) do
+            redis.call('ZADD', key, now, ARGV[1])
+            redis.call('EXPIRE', key, window)
+        end
+    end
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+    redis.call('HSET', KEYS[3], unpack(ARGV, run_at, run_at + n_run - 1))
+    if outcome == 2 then
+        redis.call('HSET', KEYS[3], 'given_up', ARGV[12])
+    end
+    redis.call('ZADD', KEYS[7], ARGV[run_at + n_run], ARGV[1])
+    redis.call('RPUSH', KEYS[8], ARGV[1])
+end
+local first, last, queue = job_at, job_at + n_job - 1, KEYS[5]
+if outcome == 2 then
+    first, last, queue = reply_at, reply_at + n_reply - 1, KEYS[12]
+end
+if redis.call('EXISTS', KEYS[4]) == 0 then
+    redis.call('HSET', KEYS[4], unpack(ARGV, first, last))
+    if outcome == 1 and tonumber(ARGV[slot_at + 1]) > 0 then
+        redis.call('HSET', KEYS[4], 'status', 'rate_limited')
+        redis.call('ZADD', KEYS[13], now, ARGV[4])
+        redis.call('HSET', KEYS[14], 'concurrency', ARGV[slot_at + 1])
+        redis.call('SADD', KEYS[15], ARGV[slot_at])
+    else
+        redis.call('RPUSH', queue, ARGV[4])
+    end
+    redis.call('SADD', KEYS[6], queue)
+end
+return outcome
+"""
+LIMITED_NOTE = "this request went over codexbot's rate limit and was not run"
+
+
+def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_timeout: int,
+                   limits: RateLimits | None = None, slots: int = 0) -> Intake:
+    """Record the delivery and enqueue its run; a delivery seen before enqueues nothing.
+
+    With `limits`, a run over a limit is not enqueued: the first of the hour gets a reply job instead.
+    With `slots`, at most that many runs of the repository are queued or running at once; the others wait.
+    Raises redis.RedisError when the delivery could not be recorded, so the caller can answer 5xx.
+    """
+    conn = queue.connection
+    run_id = derive_run_id(trigger.forge, delivery_id)
+    task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
+    limits = limits if limits is not None and limits.applies_to(trigger) else RateLimits()
+    control = make_queue(conn, control_queue_name(queue.name))
+    job = _make_job(queue, run_id, job_timeout)
+    slotted = trigger.command.kind not in CONTROL_KINDS and fairness.limit_job(job, trigger, slots)
+    run_fields = _flatten(initial_fields(task))
+    job_fields = _job_fields(job)
+    limited = limits.per_repo or limits.per_user  # only then may the script need the reply job
+    reply_fields = _job_fields(_make_job(control, run_id, REPLY_TIMEOUT, REPLY_FUNC)) if limited else []
+    accept = conn.register_script(_ACCEPT)  # EVALSHA; the script is loaded once per server
+    outcome = accept(
+        keys=[delivery_key(trigger.forge, delivery_id), task_key(run_id), run_key(run_id), job.key, queue.key,
+              Queue.redis_queues_keys, ALL_RUNS, thread_key(trigger.forge, trigger.repo, trigger.number),
+              rate_limits.repo_key(trigger), rate_limits.user_key(trigger), rate_limits.told_key(trigger), control.key,
+              *fairness.waiting_keys(job)],
+        args=[run_id, DELIVERY_TTL, task.to_json(), job.id, task.received_at, limits.window, limits.per_repo,
+              limits.per_user, len(run_fields), len(job_fields), len(reply_fields), LIMITED_NOTE, *run_fields,
+              task.received_at, *job_fields, *reply_fields, job.rate_limit_key or "", slots if slotted else 0],
+    )
+    if outcome == 1 and slotted:  # a crash right here leaves it waiting until the next reconcile pass
+        fairness.promote_waiting(conn, job.rate_limit_key, slots)
+    return Intake(run_id, duplicate=outcome == 0, limited={2: "told", 3: "silent"}.get(outcome, ""))
+
+
+def _job_fields(job: Job) -> list:
+    return _flatten({k: v for k, v in job.to_dict().items() if v is not None})
+
+
+def _make_job(queue: Queue, run_id: str, job_timeout: int, func: str = PIPELINE_FUNC) -> Job:
+    job = Job.create(func, args=[run_id], connection=queue.connection, id=job_id_for(run_id),
+                     timeout=job_timeout, result_ttl=DELIVERY_TTL, failure_ttl=DELIVERY_TTL,
+                     description=f"codexbot run {run_id}", status=JobStatus.QUEUED, origin=queue.name,
+                     serializer=JSONSerializer)
+    job.enqueued_at = now()
+    return job
+
+
+def _flatten(mapping: dict) -> list:
+    return [item for pair in mapping.items() for item in pair]
+
+
+def load_task(conn: redis.Redis, run_id: str) -> Task | None:
+    raw = conn.get(task_key(run_id))
+    return Task.from_json(raw) if raw is not None else None

@@ -1,0 +1,37 @@
+"""What a run keeps for its page and for replay: the tests (with JUnit cases), the diff and the transcript.
+
+Everything passes through the run's redactor before it is stored: test output and diffs are repository
+text the agent may have filled with anything it found.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import redis
+
+from jobs.records import runs
+from jobs.repo.junit import collect_reports
+from jobs.access.redaction import Redactor
+from jobs.run.replay import record_outcome
+from jobs.repo.testing import TestResult
+
+
+def store_tests(conn: redis.Redis, run_id: str, redactor: Redactor, tests: TestResult, workdir: Path,
+                since: float) -> None:
+    """The test result, with the cases of any JUnit report the test command wrote after `since`."""
+    record = {**tests.to_dict(), "junit": collect_reports(workdir, since - 1)}
+    runs.update_run(conn, run_id, tests=json.loads(redactor.redact(json.dumps(record))))
+
+
+def store_transcript(conn: redis.Redis, run_id: str, redactor: Redactor, transcript: dict) -> None:
+    conn.set(runs.transcript_key(run_id), redactor.redact(json.dumps(transcript)))
+
+
+def store_outcome(conn: redis.Redis, run_id: str, redactor: Redactor, transcript: dict, diff: str,
+                  tests: TestResult | None) -> None:
+    """The change for the run page, and the transcript with what `codexbot replay` compares: the diff's
+    digest and the test counts."""
+    runs.store_diff(conn, run_id, redactor.redact(diff))
+    store_transcript(conn, run_id, redactor, record_outcome(transcript, diff, tests))

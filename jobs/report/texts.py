@@ -1,0 +1,51 @@
+"""What the bot writes back: branch names, commit messages, the pull request's title and body."""
+
+from __future__ import annotations
+
+from jobs.repo.testing import TestResult
+from jobs.types import Trigger
+
+MAX_SUMMARY = 4000
+
+
+def co_author(trigger: Trigger) -> str:
+    """The requester as a Co-authored-by identity, on the forge's no-reply domain."""
+    domain = "users.noreply.gitlab.com" if trigger.forge == "gitlab" else "users.noreply.github.com"
+    return f"{trigger.author} <{trigger.author}@{domain}>"
+
+
+def branch_name(trigger: Trigger, run_id: str) -> str:
+    return f"codex/{trigger.number}-{run_id[:8]}"
+
+
+def first_line(text: str, limit: int = 72) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "codexbot change")
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def commit_message(trigger: Trigger, task_text: str, summary: str, co_author: str | None) -> str:
+    parts = [first_line(summary or task_text), "", summary[:MAX_SUMMARY].strip() or task_text.strip(), "",
+             f"Requested by @{trigger.author} in {trigger.repo}#{trigger.number}."]
+    if co_author:
+        parts += ["", f"Co-authored-by: {co_author}"]
+    return "\n".join(parts).strip() + "\n"
+
+
+def pull_request_title(task_text: str) -> str:
+    return first_line(task_text, 100)
+
+
+def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, diffstat: str, link: str,
+                      test_note: str = "") -> str:
+    lines = [summary[:MAX_SUMMARY].strip() or "_The agent gave no summary._", ""]
+    if not trigger.is_pull_request:
+        # both forges close the issue when the change merges; each has its own customary word
+        lines += [f"{'Closes' if trigger.forge == 'gitlab' else 'Fixes'} #{trigger.number}", ""]
+    lines += [f"Requested by @{trigger.author}.", "", "### Tests", ""]
+    if tests is not None:
+        lines += [("✅ " if tests.ok else "❌ ") + tests.summary(), "", "<details><summary>Output</summary>", "",
+                  "```", tests.output[-6000:].strip(), "```", "</details>", ""]
+    else:
+        lines += [test_note or "No tests were run.", ""]
+    lines += ["### Changes", "", "```", diffstat or "(none)", "```", "", f"[Run log]({link})"]
+    return "\n".join(lines)
