@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from jobs.sandbox import make_sandbox  # noqa: E402
+from jobs.run.wiring import make_sandbox  # noqa: E402
 
 COMMANDS = ("true", 'python3 -c "print(1)"')
 TARGET_MS = 10.0

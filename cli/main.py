@@ -187,7 +187,7 @@ def gitlab_tokens(ctx: click.Context) -> None:
 @click.pass_context
 def replay(ctx: click.Context, run_id: str, keep: bool) -> None:
     """Re-run a recorded run from its transcript (no model calls) and compare the diff and the tests."""
-    from jobs.services import build_services
+    from jobs.settings import build_services
     from jobs.run.replay import ReplayError, replay_stored_run
 
     services = build_services(_settings(ctx))

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
+import redis
+
 from jobs.agent.prices import PriceError, parse_prices  # pure data: imports no model client
 
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
@@ -196,3 +198,33 @@ def require_web_settings(s: Settings) -> None:
             "CODEXBOT_GITHUB_WEBHOOK_SECRET is not set: set it to the webhook secret of your GitHub App "
             "(or set CODEXBOT_GITLAB_WEBHOOK_SECRET for GitLab)"
         )
+
+
+# What a worker process is built with, set once when the worker starts.
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: redis.Redis
+
+    @property
+    def workspaces(self) -> Path:
+        return Path(self.settings.data_dir) / "workspaces"
+
+
+_current: Services | None = None
+
+
+def build_services(settings: Settings) -> Services:
+    return Services(settings=settings, redis=redis.Redis.from_url(settings.redis_url, socket_timeout=10,
+                                                                  socket_connect_timeout=5))
+
+
+def configure(services: Services) -> None:
+    global _current
+    _current = services
+
+
+def current() -> Services:
+    if _current is None:
+        raise SettingsError("the worker was not configured: start it with `codexbot worker`")
+    return _current

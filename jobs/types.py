@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+_KEPT_CONTROLS = ("\n", "\t")
+
+
+def strip_invisible(text: str) -> str:
+    """Untrusted text (issues, comments, AGENTS.md) without what a reader cannot see: control characters but
+    newline and tab, format characters (zero-width, bidi overrides, tags), private-use characters and lone
+    surrogates (which no forge can store); then NFC, so one text has one spelling."""
+    kept = "".join(ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs"))
+    return unicodedata.normalize("NFC", kept)
+
 
 CommandKind = Literal["task", "help", "status", "cancel", "retry"]
 COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry")

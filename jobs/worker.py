@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import redis
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from jobs.services import build_services, configure
 from jobs.intake.accept import control_queue_name, make_queue
-from jobs.upkeep.tidy import tidy_runs
-from jobs.upkeep.reconcile import Policy, Reconciler
 from jobs.records.schema import SchemaError, check_readable
-from jobs.settings import Settings, SettingsError
+from jobs.run import control, pipeline  # loaded once here, so each forked job starts warm
+from jobs.settings import Settings, SettingsError, build_services, configure
+from jobs.upkeep.reconcile import Policy, Reconciler
+from jobs.upkeep.tidy import tidy_runs
 
 log = logging.getLogger("codexbot.worker")
+# Jobs queued before the run code moved into jobs/run/ name these modules; RQ imports a job's function by name.
+LEGACY_JOB_MODULES = {"jobs.pipeline": pipeline, "jobs.replies": control}
+
+
+def alias_legacy_job_paths() -> None:
+    """Let a job queued by the release before the redesign find its function (`jobs.pipeline.run_task`)."""
+    for name, module in LEGACY_JOB_MODULES.items():
+        sys.modules.setdefault(name, module)
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
@@ -35,7 +44,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     except SchemaError as exc:
         raise SettingsError(str(exc)) from None
     configure(services)
-    import jobs.run.pipeline  # noqa: F401  loaded once here, so each forked job starts warm
+    alias_legacy_job_paths()
 
     by_role = {"control": control_queue_name(settings.queue), "runs": settings.queue}
     names = [by_role[role] for role in ("control", "runs") if not queues or role in queues]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from cli.local import register
 from tests import sample_repo
 from tests.emulators.openai_api import OpenAIEmulator
-from tests.jobs.test_local_run import API_KEY, git, make_checkout
+from tests.jobs.local.test_run import API_KEY, git, make_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 

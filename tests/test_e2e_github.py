@@ -7,7 +7,7 @@ HTTP, PyGithub and openai talking to the emulators.
 import json
 
 
-from jobs.intake.accept import make_queue
+from jobs.intake.accept import job_id_for, make_queue
 from jobs.records.runs import load_run, read_log
 from tests import sample_repo
 
@@ -122,6 +122,17 @@ def test_a_job_run_twice_yields_one_pull_request_and_one_tracking_comment(stack,
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert len(stack.github.list_pulls(REPO)) == 1
     assert len([c for c in bot_comments(stack, number) if run_id in c["body"]]) == 1
+
+
+def test_a_job_queued_by_the_release_before_the_redesign_still_runs(stack, redis_conn):
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
+    queue = make_queue(redis_conn, "codexbot")
+    queue.empty()  # the intake's job, replaced by one as the release before wrote it
+    queue.enqueue("jobs.pipeline.run_task", run_id, job_id=job_id_for(run_id))
+    work(stack)
+    assert load_run(redis_conn, run_id).status == "succeeded"
+    assert len(stack.github.list_pulls(REPO)) == 1
 
 
 def test_a_model_error_leaves_a_clear_failure_comment(stack, redis_conn):

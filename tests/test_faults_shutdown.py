@@ -13,7 +13,7 @@ import pytest
 
 from jobs.records.runs import load_run, read_log
 from tests import sample_repo
-from tests.bot.test_serve import server  # noqa: F401  (fixture: `codexbot serve` on a free port)
+from tests.cli.test_serve import server  # noqa: F401  (fixture: `codexbot serve` on a free port)
 from tests.payloads import github_headers, load_corpus
 from tests.test_faults import Gate, ask, children, start_worker, stack  # noqa: F401  (fixture)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from bot.api import bp
+from bot.api.blueprint import bp
 from bot.api.delegate_body import MAX_TASK, TASK_PATTERN
 from bot.api.routes import MAX_LINE, MAX_WAIT
 

@@ -8,7 +8,7 @@ import time
 import redis
 from flask import abort, jsonify, request
 
-from bot.api import bp
+from bot.api.blueprint import bp
 from bot.api.auth import current_token, error, token_required
 from bot.api.delegate_body import BodyError, DelegateRequest, parse_delegate_body
 from jobs.records import delegated

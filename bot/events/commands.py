@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from jobs.types import Command
+from jobs.types import Command, strip_invisible
 
 MAX_TASK_CHARS = 20_000
 MAX_ATTEMPTS = 5
@@ -17,7 +17,6 @@ _QUOTE = re.compile(r"^ {0,3}>")
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _OPTION = re.compile(r"(?<!\S)--([A-Za-z][\w-]*)(?:=(\S*))?(?!\S)")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
-_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
 
 
 def find_command_line(body: str, word: str) -> tuple[str, str] | None:
@@ -116,13 +115,11 @@ def _option_values(options: dict[str, str], errors: list[str]) -> tuple[int, str
 
 
 def _clean(text: str, notes: list[str]) -> str:
-    """Drop control and bidirectional-override characters that can hide what a task says, and lone surrogates,
-    which no forge can store."""
-    cleaned = text.translate(_BIDI)
-    cleaned = "".join(ch for ch in cleaned if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs"))
-    if cleaned != text:
+    """The task without characters that can hide what it says (jobs.types.strip_invisible), with a note."""
+    cleaned = strip_invisible(text)
+    if cleaned != unicodedata.normalize("NFC", text):
         notes.append("invisible control characters were removed from the task")
-    return unicodedata.normalize("NFC", cleaned)
+    return cleaned
 
 
 def _unique(items: list[str]) -> tuple[str, ...]:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 from flask import abort, make_response, render_template, request, session
 
-from jobs.access.links import verify_run_link
-from jobs.records.runs import Run, load_run
+from bot.pages.viewers import permission_of
 from bot.state import get_redis, get_settings
+from jobs.access.links import verify_run_link
+from jobs.access.viewers import ViewerAuthError
+from jobs.records.runs import Run, load_run
 
 RUN_ID = re.compile(r"^[0-9a-f]{16}$")
 
@@ -83,15 +85,20 @@ def require_reader(repo: str, forge: str) -> Viewer:
 
 
 def can_read(viewer: Viewer, forge: str, repo: str) -> bool:
-    from bot.pages.viewers import permission_of
-    return viewer.forge == forge and permission_of(viewer, repo) in ("read", "triage", "write", "maintain", "admin")
+    return viewer.forge == forge and _permission(viewer, repo) in ("read", "triage", "write", "maintain", "admin")
 
 
 def can_write(viewer: Viewer | None, forge: str, repo: str) -> bool:
     if viewer is None or viewer.forge != forge:
         return False
-    from bot.pages.viewers import permission_of
-    return permission_of(viewer, repo) in ("write", "maintain", "admin")
+    return _permission(viewer, repo) in ("write", "maintain", "admin")
+
+
+def _permission(viewer: Viewer, repo: str) -> str:
+    try:
+        return permission_of(viewer, repo)
+    except ViewerAuthError as exc:
+        fail(502, str(exc))
 
 
 def is_admin(viewer: Viewer | None, settings) -> bool:

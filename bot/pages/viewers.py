@@ -1,12 +1,13 @@
-"""What a signed-in viewer may read: their own token, asked through the forge API, cached in Redis briefly."""
+"""What a signed-in viewer may read: their own token, asked through the forge API, cached in Redis briefly.
+A failed answer raises ViewerAuthError; bot/pages/access.py turns it into the page that says so."""
 
 from __future__ import annotations
 
 from flask import g
 
-from jobs.access.viewers import ViewerAuthError, repository_permission
-from jobs.access.sessions import ViewerSessions
 from bot.state import get_redis, get_settings
+from jobs.access.sessions import ViewerSessions
+from jobs.access.viewers import repository_permission
 
 
 def sessions() -> ViewerSessions:
@@ -22,11 +23,5 @@ def permission_of(viewer, repo: str) -> str:
         if token is None:
             memo[repo] = "none"
         else:
-            settings = get_settings()
-            try:
-                memo[repo] = repository_permission(get_redis(), settings, viewer.forge,
-                                                   viewer.login, token, repo)
-            except ViewerAuthError as exc:
-                from bot.pages.access import fail
-                fail(502, str(exc))
+            memo[repo] = repository_permission(get_redis(), get_settings(), viewer.forge, viewer.login, token, repo)
     return memo[repo]

@@ -6,9 +6,9 @@ without pulling the model client into processes that never call a model.
 
 from importlib import import_module
 
-_WHERE = {"Agent": "loop", "AgentResult": "loop", "Limits": "loop", "ChatModel": "model", "ModelError": "model",
+_WHERE = {"Agent": "loop", "AgentResult": "loop", "Limits": "loop", "ChatModel": "chat_model", "ModelError": "model",
           "ModelReply": "model", "ToolCall": "model", "Usage": "model", "default_api": "model",
-          "make_model": "model", "ResponsesModel": "responses_model"}
+          "ScriptedModel": "scripted_model", "ResponsesModel": "responses_model"}
 __all__ = sorted(_WHERE)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from jobs.types import strip_invisible
 
 RULES = """You are a coding agent working in /workspace, a git checkout of a repository.
 Make the change the task asks for, with the tools you are given:
@@ -26,7 +27,6 @@ NUDGE = "Your reply called no tool. Call a tool to go on, or call finish with a 
 EMPTY_NUDGE = "Your reply was empty. Call a tool to go on, or call finish with a summary if the work is done."
 
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
-_KEPT_CONTROLS = {"\n", "\t"}
 
 
 def system_prompt(instructions: str = "", test_command: str | None = None, command_timeout: float = 600) -> str:
@@ -48,9 +48,3 @@ def task_message(task: str) -> str:
 def clean_untrusted(text: str) -> str:
     """Issue or comment text without what a reader cannot see: HTML comments, invisible and bidi controls."""
     return strip_invisible(_HTML_COMMENT.sub("", text)).strip()
-
-
-def strip_invisible(text: str) -> str:
-    """Drop format characters (zero-width, bidi, tags), private-use and control characters but newline and tab."""
-    return "".join(ch for ch in text
-                   if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in ("Cf", "Cc", "Co"))

@@ -11,11 +11,11 @@ import requests
 from github import Auth
 from github.IssueComment import IssueComment
 
-from jobs.forges.base import (PERMISSIONS, Comment, ForgeAuthError, ForgeConflict, ForgeError, decode_text,
-                              ForgeNotFound, ForgePermissionError, ForgeUnavailable, GitCredentials,
-                              Issue, PullRequest, Repository, ReviewComment)
+from jobs.forges.base import (PERMISSIONS, Comment, ForgeConflict, ForgeError, ForgeUnavailable, GitCredentials, Issue,
+                              PullRequest, Repository, ReviewComment, decode_text)
 from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
 from jobs.forges.github_app import GitHubApp
+from jobs.forges.github_shapes import comment_of, detail_of, explain_error, pull_of, review_comment_of
 
 API_PERMISSIONS = {"issues": "write", "pull_requests": "write", "checks": "write",
                    "contents": "read", "metadata": "read"}
@@ -80,7 +80,7 @@ class GitHubForge:
     def issue(self, number: int) -> Issue:
         with self._calling(f"read issue #{number}", "issues: read", self._missing(f"issue #{number}")):
             issue = self._repo.get_issue(number).complete()
-            pull = _pull(self._repo.get_pull(number)) if issue.pull_request is not None else None
+            pull = pull_of(self._repo.get_pull(number)) if issue.pull_request is not None else None
         return Issue(number=issue.number, title=issue.title, body=issue.body or "",
                      state=issue.state, url=issue.html_url, is_pull_request=pull is not None, pull=pull)
 
@@ -98,7 +98,7 @@ class GitHubForge:
     @remint_once
     def comment(self, number: int, body: str) -> Comment:
         with self._calling(f"comment on #{number}", "issues: write", self._missing(f"issue #{number}")):
-            return _comment(self._repo.get_issue(number).create_comment(body))
+            return comment_of(self._repo.get_issue(number).create_comment(body))
 
     @retry_cut_off
     @remint_once
@@ -116,7 +116,7 @@ class GitHubForge:
             for comment in self._repo.get_issue(number).get_comments():
                 # Only the bot's own comments: anyone can paste a marker into theirs.
                 if marker in (comment.body or "") and comment.user.login.lower() == bot:
-                    return _comment(comment)
+                    return comment_of(comment)
         return None
 
     @retry_cut_off
@@ -133,7 +133,7 @@ class GitHubForge:
     def find_pull_request(self, head_branch: str) -> PullRequest | None:
         owner = self.repo.split("/")[0]
         with self._calling(f"look up the pull request from {head_branch}", "pull_requests: read"):
-            pulls = [_pull(p) for p in self._repo.get_pulls(state="all", head=f"{owner}:{head_branch}")]
+            pulls = [pull_of(p) for p in self._repo.get_pulls(state="all", head=f"{owner}:{head_branch}")]
         pulls = [p for p in pulls if (p.head_repo or "").lower() == self.repo.lower()]
         # An open one is the live one; otherwise the newest closed one.
         pulls.sort(key=lambda p: (p.state == "open", p.number), reverse=True)
@@ -149,10 +149,10 @@ class GitHubForge:
         with self._calling(f"open a pull request from {head_branch} into {base_branch}",
                            "pull_requests: write"):
             try:
-                return _pull(self._repo.create_pull(base=base_branch, head=head_branch, title=title,
+                return pull_of(self._repo.create_pull(base=base_branch, head=head_branch, title=title,
                                                     body=body))
             except github.GithubException as error:
-                if error.status != 422 or "already exists" not in _detail(error):
+                if error.status != 422 or "already exists" not in detail_of(error):
                     raise
         # Another attempt of this job opened it between our look-up and our create.
         existing = self.find_pull_request(head_branch)
@@ -171,7 +171,7 @@ class GitHubForge:
             pull = self._repo.get_pull(number)
             if changes:
                 pull.edit(**changes)
-            return _pull(pull)
+            return pull_of(pull)
 
     @retry_cut_off
     @remint_once
@@ -179,14 +179,14 @@ class GitHubForge:
         with self._calling(f"read the comments of review {review_id} on #{number}", "pull_requests: read",
                            self._missing(f"review {review_id} on pull request #{number}")):
             pull = self._repo.get_pull(number)
-            return [_review_comment(c) for c in pull.get_single_review_comments(review_id)]
+            return [review_comment_of(c) for c in pull.get_single_review_comments(review_id)]
 
     @retry_cut_off
     @remint_once
     def review_comment(self, number: int, comment_id: int) -> ReviewComment:
         with self._calling(f"read review comment {comment_id}", "pull_requests: read",
                            self._missing(f"review comment {comment_id}")):
-            return _review_comment(self._repo.get_pull(number).get_review_comment(comment_id))
+            return review_comment_of(self._repo.get_pull(number).get_review_comment(comment_id))
 
     @remint_once
     def reply_to_review_comment(self, number: int, comment_id: int, body: str) -> None:
@@ -273,7 +273,7 @@ class GitHubForge:
             yield
         except github.GithubException as error:
             self.watch.called(str(error.status))
-            raise self._translate(error, f"{action} in {self.repo}", permission, missing) from error
+            raise explain_error(error, f"{action} in {self.repo}", permission, missing) from error
         except requests.RequestException as error:
             self.watch.called("unreachable")
             raise ForgeUnavailable(f"could not reach GitHub at {self.app.api_url} to {action} "
@@ -281,56 +281,3 @@ class GitHubForge:
                                    "CODEXBOT_GITHUB_API_URL") from error
         else:
             self.watch.called("ok")
-
-    def _translate(self, error: github.GithubException, action: str, permission: str,
-                   missing: str) -> ForgeError:
-        status, detail = error.status, _detail(error)
-        if isinstance(error, github.RateLimitExceededException) or status == 429:
-            return ForgeUnavailable(f"GitHub's rate limit stopped the App trying to {action}: "
-                                    "wait for the limit to reset, then retry the job")
-        if status == 401:
-            return ForgeAuthError(f"GitHub rejected the App's token trying to {action}: it expired "
-                                  "or was revoked, so start the job again")
-        if status == 403:
-            return ForgePermissionError(f"the GitHub App may not {action} ({detail}): give it {permission} "
-                                        "in the App's settings and accept it on the installation")
-        if status == 404:
-            return ForgeNotFound(missing or f"GitHub found nothing to {action}: check it exists "
-                                 "and the App is installed there")
-        if status == 409:
-            return ForgeConflict(f"GitHub refused to {action} because of a conflict ({detail}): "
-                                 "resolve it on GitHub, then retry")
-        if status >= 500:
-            return ForgeUnavailable(f"GitHub answered {status} trying to {action}: GitHub is having "
-                                    "trouble, retry the job later")
-        return ForgeError(f"GitHub refused to {action} ({status}: {detail}): "
-                          "fix what it names, then retry")
-
-
-def _detail(error: github.GithubException) -> str:
-    """GitHub's message plus the messages inside `errors`, e.g. "A pull request already exists"."""
-    data = error.data if isinstance(error.data, dict) else {}
-    parts = [str(data.get("message") or error.message or "no message")]
-    for item in data.get("errors") or []:
-        if isinstance(item, dict):
-            field_code = f"{item.get('field', '')} {item.get('code', '')}".strip()
-            parts.append(str(item.get("message") or field_code))
-    return "; ".join(p for p in parts if p)
-
-
-def _comment(comment) -> Comment:
-    return Comment(id=comment.id, body=comment.body or "", url=comment.html_url,
-                   author=comment.user.login)
-
-
-def _pull(pull) -> PullRequest:
-    head_repo = pull.head.repo.full_name if pull.head.repo is not None else None
-    return PullRequest(number=pull.number, url=pull.html_url, head_branch=pull.head.ref,
-                       head_repo=head_repo, head_sha=pull.head.sha, base_branch=pull.base.ref,
-                       state=pull.state, title=pull.title, body=pull.body or "")
-
-
-def _review_comment(comment) -> ReviewComment:
-    return ReviewComment(id=comment.id, path=comment.path, line=comment.line or comment.original_line,
-                         diff_hunk=comment.diff_hunk or "", body=comment.body or "",
-                         author=comment.user.login if comment.user else "")

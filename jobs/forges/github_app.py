@@ -232,3 +232,24 @@ def _b64url(data: bytes) -> str:
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+API_TIMEOUT = 30
+
+
+def find_installation(app: GitHubApp, api_url: str, repo: str) -> tuple[int, int]:
+    """The App installation on repo and the repository's id, asked of GitHub (not taken from the client)."""
+    answer = requests.get(f"{api_url.rstrip('/')}/repos/{repo}/installation", timeout=API_TIMEOUT,
+                          headers={"Authorization": f"Bearer {app.app_jwt()}",
+                                   "Accept": "application/vnd.github+json"})
+    if answer.status_code == 404:
+        raise ForgeNotFound(f"the codexbot GitHub App is not installed on {repo}: install it there, then delegate again")
+    if answer.status_code != 200:
+        raise ForgeUnavailable(f"GitHub answered {answer.status_code} when asked for the installation on {repo}")
+    installation_id = int(answer.json()["id"])
+    token = app.installation_token(installation_id, [], {"metadata": "read"})
+    info = requests.get(f"{api_url.rstrip('/')}/repos/{repo}", timeout=API_TIMEOUT,
+                        headers={"Authorization": f"token {token.token}", "Accept": "application/vnd.github+json"})
+    if info.status_code != 200:
+        raise ForgeNotFound(f"GitHub did not show {repo} to its App installation ({info.status_code})")
+    return installation_id, int(info.json()["id"])

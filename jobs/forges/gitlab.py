@@ -11,9 +11,9 @@ import requests
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, GitlabParsingError, RedirectError
 from requests.adapters import HTTPAdapter
 
-from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, decode_text,
-                              ForgePermissionError, ForgeUnavailable, GitCredentials, Issue, PullRequest,
-                              Repository)
+from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgeUnavailable,
+                              GitCredentials, Issue, PullRequest, Repository, decode_text)
+from jobs.forges.gitlab_shapes import ADD_TOKEN, detail_of, explain_error, state_of
 from jobs.forges.retrying import ApiWatch, forge_retry
 
 # GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
@@ -22,8 +22,6 @@ EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "t
 STATES = {"success": "success", "neutral": "canceled", "skipped": "canceled", "cancelled": "canceled",
           "failure": "failed", "timed_out": "failed", "action_required": "failed", "stale": "failed"}
 DESCRIPTION_LIMIT = 255  # GitLab cuts commit status descriptions; we cut first, with an ellipsis
-ADD_TOKEN = ("create a project access token with the api and write_repository scopes and store it with "
-             "`codexbot gitlab add-token PROJECT`")
 
 
 class GitLabForge:
@@ -71,7 +69,7 @@ class GitLabForge:
             if not self.is_merge_request:
                 found = self._project.issues.get(number)
                 return Issue(number=found.iid, title=found.title, body=found.description or "",
-                             state=_state(found.state), url=found.web_url, is_pull_request=False)
+                             state=state_of(found.state), url=found.web_url, is_pull_request=False)
             pull = self._pull(self._project.mergerequests.get(number).attributes)
         return Issue(number=pull.number, title=pull.title, body=pull.body, state=pull.state, url=pull.url,
                      is_pull_request=True, pull=pull)
@@ -124,7 +122,7 @@ class GitLabForge:
                 target.awardemojis.create({"name": name})
             except gitlab.GitlabCreateError as error:
                 # GitLab answers a second award of the same emoji by the same user with this 404.
-                if error.response_code != 404 or "already been taken" not in _detail(error):
+                if error.response_code != 404 or "already been taken" not in detail_of(error):
                     raise
 
     def find_pull_request(self, head_branch: str) -> PullRequest | None:
@@ -149,7 +147,7 @@ class GitLabForge:
             except gitlab.GitlabCreateError as error:
                 if error.response_code != 409:
                     raise
-                detail = _detail(error)
+                detail = detail_of(error)
         # Another attempt of this job opened it between our look-up and our create.
         existing = self.find_pull_request(head_branch)
         if existing is None:
@@ -189,7 +187,7 @@ class GitLabForge:
                 status_id = commit.statuses.create(data).id
             except gitlab.GitlabCreateError as error:
                 # An earlier attempt of this job already set it running: reuse that one.
-                if error.response_code != 400 or "Cannot transition" not in _detail(error):
+                if error.response_code != 400 or "Cannot transition" not in detail_of(error):
                     raise
                 found = [s.id for s in commit.statuses.list(name=name, iterator=True)]
                 if not found:
@@ -253,7 +251,7 @@ class GitLabForge:
     def _pull(self, mr: dict) -> PullRequest:
         return PullRequest(number=mr["iid"], url=mr["web_url"], head_branch=mr["source_branch"],
                            head_repo=self._source_path(mr["source_project_id"]), head_sha=mr.get("sha") or "",
-                           base_branch=mr["target_branch"], state=_state(mr["state"]), title=mr["title"],
+                           base_branch=mr["target_branch"], state=state_of(mr["state"]), title=mr["title"],
                            body=mr.get("description") or "")
 
     def _source_path(self, project_id: int) -> str | None:
@@ -284,42 +282,9 @@ class GitLabForge:
                              "(often https://)") from error
         except GitlabError as error:
             self.watch.called(str(error.response_code or "error"))
-            raise self._translate(error, f"{action} in {self.project_path}", missing) from error
+            raise explain_error(error, f"{action} in {self.project_path}", missing) from error
         except requests.RequestException as error:
             self.watch.called("unreachable")
             raise ForgeUnavailable(f"could not reach GitLab at {self.url} to {action} "
                                    f"({type(error).__name__}): check the network and "
                                    "CODEXBOT_GITLAB_URL") from error
-
-    def _translate(self, error: GitlabError, action: str, missing: str) -> ForgeError:
-        status, detail = error.response_code or 0, _detail(error)
-        if status == 401:
-            return ForgeAuthError(f"the GitLab token was rejected trying to {action}: {ADD_TOKEN}")
-        if status == 403:
-            return ForgePermissionError(f"the GitLab token may not {action} ({detail}): give it the api "
-                                        "scope and the Developer role or higher, or " + ADD_TOKEN)
-        if status == 404:
-            return ForgeNotFound(missing or f"GitLab found nothing to {action}: check it exists and that "
-                                 "the token belongs to this project or a group above it")
-        if status == 409:
-            return ForgeConflict(f"GitLab refused to {action} because of a conflict ({detail}): "
-                                 "resolve it on GitLab, then retry")
-        if status == 429 or status >= 500:
-            return ForgeUnavailable(f"GitLab answered {status} trying to {action}: it is rate limiting or "
-                                    "having trouble, so retry the job in a few minutes")
-        return ForgeError(f"GitLab refused to {action} ({status}: {detail}): fix what it names, then retry")
-
-
-def _state(state: str) -> str:
-    """GitLab's "opened" as GitHub's "open"; closed, merged and locked stay as they are."""
-    return "open" if state == "opened" else state
-
-
-def _detail(error: GitlabError) -> str:
-    """GitLab's message: a string, a list of strings, or a dict of field → list of strings."""
-    message = error.error_message
-    if isinstance(message, list):
-        return "; ".join(str(m) for m in message)
-    if isinstance(message, dict):
-        return "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in message.items())
-    return str(message or "no message")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from jobs.git import cleanup
+from jobs.git import cleanup, workspace
 from jobs.forges.base import GitCredentials, Repository
 from jobs.git.mirrors import Mirrors
 from jobs.settings import Settings
@@ -54,8 +54,6 @@ class BaseNotFound(RuntimeError):
 
 def move_to_commit(workdir: Path, sha: str, credentials: GitCredentials) -> None:
     """Put the checkout at sha (a delegated run's base): fetched by id when it is not the branch tip."""
-    from jobs.git import workspace
-
     have = workspace.git(workdir, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
     if not have:
         fetched = workspace.git(workdir, "fetch", "-q", "--no-tags", "--depth", "1", "origin", sha,
@@ -67,8 +65,6 @@ def move_to_commit(workdir: Path, sha: str, credentials: GitCredentials) -> None
 
 def apply_user_diff(workdir: Path, diff: str, identity) -> str:
     """Commit the delegating user's uncommitted changes on top of HEAD; the commit the agent's change starts from."""
-    from jobs.git import workspace
-
     if diff:
         proc = workspace.git(workdir, "apply", "--binary", "--whitespace=nowarn", "-", input=diff, check=False)
         if proc.returncode != 0:

@@ -11,7 +11,13 @@ from urllib.parse import urlparse
 import redis
 import requests
 
-from jobs.settings import Settings
+from jobs.forges.base import ForgeError
+from jobs.forges.github_app import GitHubApp, load_private_key
+from jobs.forges.gitlab_tokens import TokenStore
+from jobs.records.schema import SCHEMA_VERSION, SchemaError, stored_version
+from jobs.run.wiring import make_sandbox
+from jobs.sandbox import SandboxError
+from jobs.settings import Settings, SettingsError
 
 TIMEOUT = 10
 
@@ -100,8 +106,6 @@ def check_redis_password(s: Settings) -> str:
 
 
 def _schema_note(conn: redis.Redis) -> str:
-    from jobs.records.schema import SCHEMA_VERSION, SchemaError, stored_version
-
     try:
         version = stored_version(conn)
     except (SchemaError, redis.RedisError) as exc:
@@ -126,8 +130,6 @@ def check_data_dir(s: Settings) -> str:
 
 
 def check_sandbox(s: Settings) -> str:
-    from jobs.sandbox import SandboxError, make_sandbox
-
     with tempfile.TemporaryDirectory() as tmp:
         try:
             result = make_sandbox(s.sandbox, Path(tmp)).run("echo sandbox-ok", timeout=30)
@@ -139,9 +141,6 @@ def check_sandbox(s: Settings) -> str:
 
 
 def check_github_app(s: Settings) -> str:
-    from jobs.forges.base import ForgeError
-    from jobs.forges.github_app import GitHubApp, load_private_key
-
     if not s.github_app_id or not s.github_private_key_path:
         raise CheckFailed("set CODEXBOT_GITHUB_APP_ID and CODEXBOT_GITHUB_PRIVATE_KEY_PATH (from the App's settings page)")
     try:
@@ -161,9 +160,6 @@ def check_github_app(s: Settings) -> str:
 
 def check_gitlab(s: Settings) -> str:
     """Each stored token must be accepted and carry the api and write_repository scopes."""
-    from jobs.forges.gitlab_tokens import TokenStore
-    from jobs.settings import SettingsError
-
     try:
         store = TokenStore(redis.Redis.from_url(s.redis_url, socket_timeout=3), s.secret_key)
         paths = store.paths()

@@ -20,6 +20,7 @@ from jobs.types import Task, Trigger, derive_run_id
 
 DELIVERY_TTL = 7 * 24 * 3600
 PIPELINE_FUNC = "jobs.run.pipeline.run_task"
+CONTROL_FUNC = "jobs.run.control.answer_control"  # named by string: the web process never imports the worker's code
 REPLY_FUNC = "jobs.run.control.reply_over_limit"
 REPLY_TIMEOUT = 300
 
@@ -48,6 +49,11 @@ def control_queue_name(name: str) -> str:
     return f"{name}-control"
 
 
+def job_func(kind: str) -> str:
+    """The job a run of this command kind is: a control answer never claims a workspace."""
+    return CONTROL_FUNC if kind in CONTROL_KINDS else PIPELINE_FUNC
+
+
 def queue_for(queues: dict[str, Queue], trigger: Trigger) -> Queue:
     return queues["control" if trigger.command.kind in CONTROL_KINDS else "runs"]
 
@@ -69,6 +75,20 @@ class Intake:
 # the caller then promotes it with RQ's own script when the repository has a free slot.
 # Returns 0 duplicate, 1 accepted, 2 limited with a reply, 3 limited silently.
 _ACCEPT = """
+-- KEYS[1]  delivery id claim (SET NX, expires)      KEYS[2]  the stored task
+-- KEYS[3]  the run record (hash)                     KEYS[4]  the RQ job hash
+-- KEYS[5]  the runs queue (list)                     KEYS[6]  RQ's set of queue names
+-- KEYS[7]  every run, by time (zset)                 KEYS[8]  the runs of this issue or PR (list)
+-- KEYS[9]  this repository's runs this hour (zset)   KEYS[10] this requester's runs this hour (zset)
+-- KEYS[11] "told over the limit this hour" mark      KEYS[12] the control queue (list)
+-- KEYS[13] the repository's waiting jobs (RQ rate-limit registry)
+-- KEYS[14] the registry's config hash                KEYS[15] RQ's index of rate-limit keys
+-- ARGV[1] run id   ARGV[2] delivery TTL   ARGV[3] task JSON   ARGV[4] job id   ARGV[5] now
+-- ARGV[6] limit window (s)   ARGV[7] runs per repository   ARGV[8] runs per requester (0: no limit)
+-- ARGV[9] n_run   ARGV[10] n_job   ARGV[11] n_reply: how many of the flattened fields below each has
+-- ARGV[12] the note set on a limited run (given_up)
+-- ARGV[13 ..] the run record's fields and values, then its score in KEYS[7], then the job's fields, then
+--            the reply job's fields; last the repository's rate-limit key and its slots (0: none)
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
     return 0
 end
@@ -139,7 +159,7 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
     limits = limits if limits is not None and limits.applies_to(trigger) else RateLimits()
     control = make_queue(conn, control_queue_name(queue.name))
-    job = _make_job(queue, run_id, job_timeout)
+    job = _make_job(queue, run_id, job_timeout, job_func(trigger.command.kind))
     slotted = trigger.command.kind not in CONTROL_KINDS and fairness.limit_job(job, trigger, slots)
     run_fields = _flatten(initial_fields(task))
     job_fields = _job_fields(job)

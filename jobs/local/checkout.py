@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.git import workspace
+from jobs.git import patches, workspace
 
 SNAPSHOT_IDENTITY = workspace.Identity("codexbot local", "codexbot@localhost.invalid")
 # written by test runs and tools, never part of a change; added to the copy's .git/info/exclude
@@ -117,20 +117,12 @@ def _carry_untracked(checkout: Path, dest: Path, skip: Path | None) -> list[str]
 
 def change_of(snapshot: Snapshot) -> str:
     """The agent's change from the snapshot's base, binary-safe so `git apply` can take it back."""
-    return workspace.git(snapshot.path, "diff", "--binary", "--no-renames", "--no-color", "--no-ext-diff",
-                         "--no-textconv", f"{snapshot.base}..HEAD").stdout
+    return patches.patch_of(snapshot.path, snapshot.base)
 
 
 def save_preimages(snapshot: Snapshot, folder: Path) -> None:
     """The changed files as they were before the agent, so a three-way apply has its merge base later."""
-    write_preimages(preimages_of(snapshot.path, snapshot.base), folder)
-
-
-def preimages_of(repo: Path, base: str) -> dict[str, bytes]:
-    """The files changed or deleted in base..HEAD, as they were at base."""
-    names = workspace.git(repo, "diff", "--name-only", "--no-renames", "--diff-filter=MD", "-z",
-                          f"{base}..HEAD").stdout.split("\0")
-    return {name: _git_bytes(repo, "cat-file", "blob", f"{base}:{name}") for name in filter(None, names)}
+    write_preimages(patches.preimages_of(snapshot.path, snapshot.base), folder)
 
 
 def write_preimages(preimages: dict[str, bytes], folder: Path) -> None:

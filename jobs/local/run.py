@@ -1,7 +1,7 @@
 """`codexbot run` on a developer's machine: the server's agent loop, tools and sandbox, on a copy of the checkout.
 
-No server, no Redis: the run is recorded in files (jobs/local_records.py) and the change stays in
-diff.patch until the user applies it (jobs/local_checkout.apply_patch).
+No server, no Redis: the run is recorded in files (jobs/local/records.py) and the change stays in
+diff.patch until the user applies it (jobs/local/checkout.apply_patch).
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from jobs.git import workspace
-from jobs.agent.loop import Agent, AgentResult
+from jobs.access.redaction import Redactor
+from jobs.agent.loop import Agent
 from jobs.agent.model import ModelError
-from jobs.run.agent_setup import SetupFailed, build_limits, build_model, run_setup_commands
 from jobs.agent.prices import cost_of, find_price, parse_prices
+from jobs.git import workspace
 from jobs.local.checkout import CheckoutError, Snapshot, change_of, make_snapshot, save_preimages
 from jobs.local.records import RecordError, RunRecord, now
-from jobs.access.redaction import Redactor
 from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
-from jobs.sandbox import SandboxCancelled, SandboxError, make_sandbox
+from jobs.repo.testing import TestResult
+from jobs.run.attempt import AttemptPlan, AttemptResult, SetupFailed, run_attempt
+from jobs.run.cancellation import RunCancelled
+from jobs.run.wiring import build_limits, build_model, make_sandbox
+from jobs.sandbox import SandboxCancelled, SandboxError
 from jobs.settings import Settings
-from jobs.repo.testing import TestResult, detect_test_command, run_tests
 
+LOCAL_IDENTITY = workspace.Identity("codexbot", "codexbot@localhost.invalid")
 MISSING_MODEL = "set OPENAI_API_KEY, or OPENAI_BASE_URL for a local model server"
 
 
@@ -34,7 +37,7 @@ class LocalRunError(RuntimeError):
 
 
 KNOWN_FAILURES = (LocalRunError, CheckoutError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError,
-                  RecordError)
+                  SetupFailed, RecordError)
 
 
 @dataclass
@@ -144,7 +147,7 @@ class LocalRun:
             self._run(task, result)
         except KeyboardInterrupt:
             result.status, result.error = "cancelled", "cancelled with Ctrl-C"
-        except SandboxCancelled as error:
+        except (SandboxCancelled, RunCancelled) as error:
             result.status, result.error = "cancelled", str(error)
         except KNOWN_FAILURES as error:
             result.error = str(error)
@@ -157,23 +160,17 @@ class LocalRun:
         snapshot = make_snapshot(self.checkout, self.tmp / "repo", skip=self.record.folder.parent)
         self.record.update(base_commit=snapshot.head, carried=snapshot.carried)
         self.log(f"copied {snapshot.head[:12]} plus {len(snapshot.carried)} uncommitted file(s) to {snapshot.path}")
-        config = self._config(snapshot.path)
-        saved_git_config = (snapshot.path / ".git" / "config").read_text()
+        plan = AttemptPlan(snapshot.path, snapshot.base, (snapshot.path / ".git" / "config").read_text(),
+                           self._config(snapshot.path), task,
+                           lambda summary: self.redactor.redact(f"codexbot: {summary or 'change'}"), LOCAL_IDENTITY)
         if self.sandbox_kind == "subprocess":
             self.log("WARNING: --sandbox subprocess: the agent's commands run as you, with your network and files")
         sandbox = ReportingSandbox(make_sandbox(self.sandbox_kind, snapshot.path), self._command)
         try:
-            self._phase("setting up")
-            sandbox.start_phase("setup")
-            self._setup(sandbox, config)
-            sandbox.start_phase("agent", network=config.agent_network)
-            agent = self._agent(sandbox, config, task, result)
-            workspace.reset_git_dir(snapshot.path, saved_git_config)
-            result.tests = self._tests(sandbox, config, snapshot.path)
-            workspace.reset_git_dir(snapshot.path, saved_git_config)
+            attempt = run_attempt(plan, sandbox, lambda box: self._agent(box, plan.config), self)
         finally:
             sandbox.close()
-        self._collect(snapshot, config, agent, result)
+        self._collect(snapshot, attempt, result)
 
     def _config(self, repo: Path) -> RepoConfig:
         """.codexbot.toml and AGENTS.md from the copy: locally, the user's own working tree is trusted."""
@@ -182,59 +179,36 @@ class LocalRun:
         instructions = agents.read_text(errors="replace") if agents.is_file() else ""
         return RepoConfig(**{**config.__dict__, "instructions": instructions})
 
-    def _setup(self, sandbox, config: RepoConfig) -> None:
-        try:
-            run_setup_commands(sandbox, config, self.log)
-        except SetupFailed as exc:
-            raise LocalRunError(str(exc)) from None
-
-    def _agent(self, sandbox, config: RepoConfig, task: str, result: LocalResult) -> AgentResult:
-        self._phase("agent working")
+    def _agent(self, sandbox, config: RepoConfig) -> Agent:
         s = self.settings
         prices = parse_prices(s.model_prices)
         inner = build_model(s, self.model_name, self.api_key, self.log)
         model = MeteredModel(inner, prices, self.state, self.changed)
-        agent = Agent(model, sandbox, build_limits(s, config), on_event=self._event, prices=prices)
-        try:
-            outcome = agent.run(task, instructions=config.instructions,
-                                test_command=detect_test_command(sandbox.workspace, config.test_command))
-        except ModelError as error:
-            if error.partial is not None:
-                self.record.write_transcript(error.partial.transcript)
-            raise
-        self.record.write_transcript(outcome.transcript)
-        result.summary, result.stop_reason = outcome.summary, outcome.stop_reason
-        result.usage = {"prompt_tokens": outcome.prompt_tokens, "completion_tokens": outcome.completion_tokens,
-                        "steps": outcome.steps, "cost": round(outcome.cost, 4)}
-        self.log(f"agent stopped after {outcome.steps} steps: {outcome.stop_reason}")
-        if outcome.stopped_by == "cancelled":
-            raise SandboxCancelled(outcome.stop_reason)
-        return outcome
+        return Agent(model, sandbox, build_limits(s, config), on_event=self._event, prices=prices)
 
-    def _tests(self, sandbox, config: RepoConfig, repo: Path) -> TestResult | None:
-        command = detect_test_command(repo, config.test_command)
-        if command is None:
-            self.log(f"no tests found; set [test] command in {FILE_NAME} to run them")
-            return None
-        self._phase("tests")
-        tests = run_tests(sandbox, command, config.test_timeout)
-        self.log(tests.summary())
-        return tests
-
-    def _collect(self, snapshot: Snapshot, config: RepoConfig, agent: AgentResult, result: LocalResult) -> None:
-        """Commit the agent's work in the copy and keep its diff from the snapshot's base as diff.patch."""
-        reverted = workspace.revert_protected(snapshot.path, config.protected_paths)
-        if reverted:
-            self.log("reverted the agent's changes to protected paths: " + ", ".join(reverted))
-        workspace.commit_all(snapshot.path, self.redactor.redact(f"codexbot: {agent.summary or 'change'}"),
-                             workspace.Identity("codexbot", "codexbot@localhost.invalid"))
+    def _collect(self, snapshot: Snapshot, attempt: AttemptResult, result: LocalResult) -> None:
+        """The agent's change from the snapshot's base, kept as diff.patch with the files it changes."""
+        agent = attempt.agent
+        result.summary, result.stop_reason, result.tests = agent.summary, agent.stop_reason, attempt.tests
+        result.usage = {"prompt_tokens": agent.prompt_tokens, "completion_tokens": agent.completion_tokens,
+                        "steps": agent.steps, "cost": round(agent.cost, 4)}
         result.diff = change_of(snapshot)
         self.record.write_patch(result.diff)
         save_preimages(snapshot, self.record.preimages_path)
         if result.diff:
             result.status = "succeeded"
         else:
-            result.error = "the agent finished without changing any file" + (f": {agent.summary}" if agent.summary else "")
+            result.error = attempt.no_change_reason()
+
+    # AttemptEvents: the log and the terminal show phases; the record keeps the transcript
+    def phase(self, name: str) -> None:
+        self._phase(name)
+
+    def transcript(self, transcript: dict) -> None:
+        self.record.write_transcript(transcript)
+
+    def tests(self, tests: TestResult, started: float) -> None:
+        return None
 
     def _event(self, line: str) -> None:
         """Agent events, with the tokens and cost so far on each step line."""

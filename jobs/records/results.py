@@ -6,6 +6,7 @@ text the agent may have filled with anything it found.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import redis
 from jobs.records import runs
 from jobs.repo.junit import collect_reports
 from jobs.access.redaction import Redactor
-from jobs.run.replay import record_outcome
 from jobs.repo.testing import TestResult
 
 
@@ -35,3 +35,18 @@ def store_outcome(conn: redis.Redis, run_id: str, redactor: Redactor, transcript
     digest and the test counts."""
     runs.store_diff(conn, run_id, redactor.redact(diff))
     store_transcript(conn, run_id, redactor, record_outcome(transcript, diff, tests))
+
+
+def diff_digest(diff: str) -> str:
+    """A short fingerprint to store with the run instead of the whole diff."""
+    return hashlib.sha256(diff.encode()).hexdigest()
+
+
+def record_outcome(transcript: dict, diff: str, tests: TestResult | None) -> dict:
+    """The transcript with what replay compares against: the diff's digest and the test counts."""
+    outcome = {"diff_sha256": diff_digest(diff)}
+    if tests is not None:
+        outcome["tests"] = {"command": tests.command, "exit_code": tests.exit_code, "passed": tests.passed,
+                            "failed": tests.failed}
+        outcome["test_command"] = tests.command
+    return {**transcript, "outcome": outcome}

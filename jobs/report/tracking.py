@@ -56,6 +56,16 @@ def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ..
     ])
 
 
+class NoTracking:
+    """A run with no issue to comment on (delegated from a terminal): its log and `codexbot status` show it."""
+
+    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "") -> None:
+        return None
+
+    def due(self, every: float) -> bool:
+        return False
+
+
 class TrackingComment:
     """The run's one comment on the issue or pull request: found by its marker, created once, edited in place."""
 

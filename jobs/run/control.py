@@ -1,4 +1,5 @@
-"""Answers to the control commands (`/codex help`, `status`, `cancel`), to bad commands and to runs over a rate limit."""
+"""Answers to the control commands (`/codex help`, `status`, `cancel`) in their own job, which never claims a
+workspace; the reply to a run over a rate limit; and the task a `/codex retry` runs again."""
 
 from __future__ import annotations
 
@@ -10,20 +11,36 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from jobs.records import runs
-from jobs.run.cancellation import RunFailed
-from jobs.services import current
-from jobs.run.wiring import make_forge
+from jobs.access.links import sign_run_link
 from jobs.forges.base import Forge
 from jobs.intake.accept import job_id_for, load_task
-from jobs.access.links import sign_run_link
 from jobs.intake.rate_limits import RateLimits, over_limit_message
-from jobs.settings import Settings
+from jobs.records import runs
 from jobs.report.tracking import marker, render_help
+from jobs.run.authorize import authorize
+from jobs.run.cancellation import RunFailed
+from jobs.run.context import RunContext
+from jobs.run.job import run_job
+from jobs.run.wiring import make_forge
+from jobs.settings import current
+from jobs.settings import Settings
 from jobs.types import Task
 
 MAX_LISTED = 5
 
+
+def answer_control(run_id: str) -> str:
+    """The RQ job of `/codex help`, `status` and `cancel`: one reply on the thread, nothing checked out."""
+    return run_job(current(), run_id, answer, claims_workspace=False)
+
+
+def answer(run: RunContext) -> str:
+    trigger = run.task.trigger
+    if trigger.command.kind == "cancel":  # stopping other people's runs takes the permission to start them
+        authorize(run.services, run.forge, trigger, run.run_id)
+    reply_to_control_command(run.forge, run.conn, run.task, run.settings)
+    runs.update_run(run.conn, run.run_id, status="succeeded", summary=f"answered /{trigger.command.kind}")
+    return "succeeded"
 
 def reply_to_control_command(forge: Forge, conn: redis.Redis, task: Task, settings: Settings) -> None:
     """Post one reply for the command, once: a retried job finds its reply by the run's marker."""

@@ -9,7 +9,11 @@ from typing import Callable, Iterator
 import redis
 
 POLL_SECONDS = 2.0
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_RELEASE = """
+-- KEYS[1] the pull request's lock   ARGV[1] the run id that holds it
+-- delete the lock only while this run still holds it (it may have expired and been taken by another run)
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0
+"""
 
 
 def lock_key(forge: str, repo: str, number: int) -> str:

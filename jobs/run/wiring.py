@@ -1,16 +1,31 @@
-"""Pick the forge adapter for a trigger, with the credentials the worker was configured with."""
+"""The one place where concrete classes are chosen: the forge adapter for a trigger, the model adapter the
+settings name, the sandbox backend, and the agent built from them. Everything else knows the protocols."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 from jobs import metrics
-from jobs.services import Services
+from jobs.agent.chat_model import ChatModel
+from jobs.agent.loop import Agent, Limits
+from jobs.agent.model import API_KINDS, Model, default_api
+from jobs.agent.prices import parse_prices
+from jobs.agent.responses_model import ResponsesModel
 from jobs.forges.base import Forge
+from jobs.forges.github import GitHubForge
+from jobs.forges.github_app import GitHubApp, find_installation, load_private_key
+from jobs.forges.gitlab import GitLabForge
+from jobs.forges.gitlab_tokens import TokenStore
 from jobs.forges.retrying import ApiWatch
-from jobs.forges.github_app import GitHubApp, load_private_key
-from jobs.settings import SettingsError
-from jobs.types import Trigger
+from jobs.repo.config import RepoConfig
+from jobs.sandbox import SYSTEM_PATH, BubblewrapSandbox, RunBudget, Sandbox, SandboxLimits, SubprocessSandbox
+from jobs.sandbox.bubblewrap import check_bwrap, find_host_python
+from jobs.settings import Services
+from jobs.settings import Settings, SettingsError
+from jobs.types import Command, Trigger
 
 _apps: dict[tuple[str, str, str], GitHubApp] = {}
 
@@ -26,6 +41,16 @@ def github_app(services: Services) -> GitHubApp:
     return _apps[key]
 
 
+def connect_forge(services: Services, trigger: Trigger, log: Callable[[str], None] | None = None,
+                  ) -> tuple[Forge, Callable[[], Iterable[str]]]:
+    """make_forge, after asking GitHub for the App's installation when the trigger came from a terminal."""
+    if trigger.delegation is not None and trigger.forge == "github":
+        installation_id, repo_id = find_installation(github_app(services), services.settings.github_api_url,
+                                                     trigger.repo)
+        trigger = replace(trigger, installation_id=installation_id, repo_id=repo_id)
+    return make_forge(services, trigger, log)
+
+
 def make_forge(services: Services, trigger: Trigger, log: Callable[[str], None] | None = None,
                ) -> tuple[Forge, Callable[[], Iterable[str]]]:
     """The forge for this trigger's repository, and a way to list the secrets it uses.
@@ -37,8 +62,6 @@ def make_forge(services: Services, trigger: Trigger, log: Callable[[str], None] 
         return gitlab_forge(services, trigger, watch)
     if trigger.installation_id is None:
         raise SettingsError("the delivery had no App installation, so codexbot cannot act on the repository")
-    from jobs.forges.github import GitHubForge
-
     app = github_app(services)
     forge = GitHubForge(app, trigger.installation_id, trigger.repo, trigger.repo_id,
                         bot_login=services.settings.github_bot_login, watch=watch,
@@ -49,9 +72,6 @@ def make_forge(services: Services, trigger: Trigger, log: Callable[[str], None] 
 def gitlab_forge(services: Services, trigger: Trigger, watch: ApiWatch | None = None,
                  ) -> tuple[Forge, Callable[[], Iterable[str]]]:
     """GitLab: the stored token of the project, or of its nearest group."""
-    from jobs.forges.gitlab import GitLabForge
-    from jobs.forges.gitlab_tokens import TokenStore
-
     s = services.settings
     token = TokenStore(services.redis, s.secret_key).lookup(trigger.repo)
     if token is None:
@@ -69,3 +89,48 @@ def api_watch(services: Services, forge: str, log: Callable[[str], None] | None)
     return ApiWatch(forge, log or (lambda line: None), count)
 
 
+def make_model(api: str, base_url: str | None, api_key: str, model: str, reasoning_effort: str | None = None,
+               timeout: float = 120, *, max_retries: int = 4,
+               on_retry: Callable[[str], None] | None = None) -> Model:
+    """The model adapter for `api` (the CODEXBOT_MODEL_API setting)."""
+    if api == "chat":
+        return ChatModel(base_url, api_key, model, timeout, max_retries, reasoning_effort=reasoning_effort,
+                         on_retry=on_retry)
+    if api == "responses":
+        return ResponsesModel(base_url, api_key, model, reasoning_effort, timeout, max_retries, on_retry=on_retry)
+    raise ValueError(f"the model API must be one of {', '.join(API_KINDS)}, not {api!r}")
+
+
+def build_model(s: Settings, model_name: str, api_key: str, on_retry: Callable[[str], None]) -> Model:
+    """The model client the settings ask for: Responses for api.openai.com, Chat elsewhere, unless set."""
+    return make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, api_key,
+                      model_name, s.reasoning_effort or None, s.model_timeout, max_retries=s.model_retries,
+                      on_retry=on_retry)
+
+
+def build_limits(s: Settings, config: RepoConfig) -> Limits:
+    """The server's budgets, with the repository's own max_steps and test timeout."""
+    return Limits(max_steps=config.max_steps, wall_seconds=s.agent_seconds, command_timeout=config.test_timeout,
+                  max_tokens=s.max_tokens or None, max_cost=s.max_cost or None,
+                  context_tokens=s.context_tokens or None)
+
+
+def build_agent(s: Settings, command: Command, config: RepoConfig, sandbox: Sandbox, on_event: Callable[[str], None],
+                should_stop: Callable[[], str | None]) -> Agent:
+    """`--model` on the command wins over CODEXBOT_MODEL; the repository's max_steps over the default."""
+    model = build_model(s, command.model or s.model, s.openai_api_key, on_event)
+    return Agent(model, sandbox, build_limits(s, config), on_event=on_event, should_stop=should_stop,
+                 prices=parse_prices(s.model_prices))
+
+
+def make_sandbox(kind: str, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
+                 host_uid: int | None = None, host_gid: int | None = None) -> Sandbox:
+    """The backend named by the settings: bubblewrap, or a plain subprocess (development only, loudly logged);
+    `budget` is shared when one run uses several sandboxes."""
+    if kind == "bwrap":
+        bwrap = check_bwrap()
+        return BubblewrapSandbox(workspace, limits=limits, budget=budget, bwrap=bwrap, host_uid=host_uid,
+                                 host_gid=host_gid, ro_paths=find_host_python(os.environ.get("PATH", SYSTEM_PATH)))
+    if kind == "subprocess":
+        return SubprocessSandbox(workspace, limits=limits, budget=budget)
+    raise ValueError(f"sandbox kind must be 'bwrap' or 'subprocess', not {kind!r}")

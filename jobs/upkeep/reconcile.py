@@ -27,7 +27,7 @@ from jobs import metrics
 
 from jobs.records import runs
 from jobs.intake.fairness import heal_slots, is_waiting
-from jobs.intake.accept import CONTROL_KINDS, DELIVERY_TTL, PIPELINE_FUNC, control_queue_name, job_id_for, make_queue
+from jobs.intake.accept import CONTROL_FUNC, CONTROL_KINDS, DELIVERY_TTL, PIPELINE_FUNC, control_queue_name, job_id_for, make_queue
 
 log = logging.getLogger("codexbot.reconcile")
 LOCK_KEY = "codexbot:reconcile:lock"  # one pass at a time over all workers, so no run is re-queued twice
@@ -162,7 +162,7 @@ def requeue(conn: redis.Redis, run_id: str, job: Job | None, origin: str, reason
     try:
         if job is None:
             make_queue(conn, origin).enqueue(
-                PIPELINE_FUNC, run_id, job_id=job_id_for(run_id), job_timeout=policy.job_timeout,
+                CONTROL_FUNC if origin.endswith(control_queue_name("")) else PIPELINE_FUNC, run_id, job_id=job_id_for(run_id), job_timeout=policy.job_timeout,
                 result_ttl=DELIVERY_TTL, failure_ttl=DELIVERY_TTL, description=f"codexbot run {run_id}")
         elif (registry := ENDED.get(job.get_status())) is not None:
             registry(origin, connection=conn, serializer=JSONSerializer).requeue(job)

@@ -7,7 +7,8 @@ import time
 import openai
 import pytest
 
-from jobs.agent import ChatModel, ModelError, ResponsesModel, default_api, make_model
+from jobs.agent import ChatModel, ModelError, ResponsesModel, default_api
+from jobs.run.wiring import make_model
 from jobs.agent.tools import TOOLS
 from tests.emulators.openai_api import OpenAIEmulator
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.sandbox import (BudgetExhausted, RunBudget, SandboxCancelled, SandboxError, SandboxLimits, check_bwrap,
-                          looks_secret, make_sandbox)
+from jobs.sandbox import BudgetExhausted, RunBudget, SandboxCancelled, SandboxError, SandboxLimits, check_bwrap, looks_secret
+from jobs.run.wiring import make_sandbox
 from jobs.sandbox.limits import explain_exit
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from jobs.agent.model import parse_tool_call
 from jobs.agent.tools import Toolbox
-from jobs.sandbox import make_sandbox
+from jobs.run.wiring import make_sandbox
 
 CALC = "".join(f"line {n}\n" for n in range(1, 21))
 

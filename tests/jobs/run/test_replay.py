@@ -8,9 +8,10 @@ import subprocess
 import pytest
 
 from jobs.git import workspace as git_workspace
-from jobs.agent import Agent, Limits, ModelError, make_model
+from jobs.agent import Agent, Limits, ModelError
+from jobs.run.wiring import make_model
 from jobs.run.replay import ScriptedModel, ScriptExhausted, record_outcome, replay, transcript_from_script
-from jobs.sandbox import make_sandbox
+from jobs.run.wiring import make_sandbox
 from jobs.repo.testing import run_tests
 from tests import sample_repo
 from tests.emulators.openai_api import OpenAIEmulator

@@ -9,10 +9,11 @@ import time
 
 import pytest
 
-from jobs.agent import Agent, Limits, ModelError, make_model
+from jobs.agent import Agent, Limits, ModelError
+from jobs.run.wiring import make_model
 from jobs.agent.tools import TOOL_OUTPUT_LIMIT
 from jobs.agent.transcript import request_messages
-from jobs.sandbox import make_sandbox
+from jobs.run.wiring import make_sandbox
 from tests.emulators.openai_api import OpenAIEmulator
 
 BUGGY = "def add(a, b):\n    return a - b\n"

@@ -9,7 +9,7 @@ import pytest
 from jobs.agent import Limits
 from jobs.agent.context import Context
 from jobs.agent.transcript import request_messages
-from tests.jobs.test_agent import call, run_agent, workspace  # noqa: F401 (fixture)
+from tests.jobs.agent.test_loop import call, run_agent, workspace  # noqa: F401 (fixture)
 
 STEPS = 40
 LOUD = "python3 -c \"print('{n}' * 4000)\""

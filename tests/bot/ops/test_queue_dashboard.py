@@ -8,7 +8,7 @@ import pytest
 
 from bot import create_app
 from jobs.intake.accept import job_id_for
-from tests.bot.test_signin import ask
+from tests.bot.pages.test_signin import ask
 
 
 @pytest.fixture

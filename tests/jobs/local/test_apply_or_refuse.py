@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cli.remote import repository_of
-from jobs.local.checkout import CheckoutError, apply_or_refuse, preimages_of, working_tree_diff, write_preimages
+from jobs.git.patches import preimages_of
+from jobs.local.checkout import CheckoutError, apply_or_refuse, working_tree_diff, write_preimages
 
 LINES = "".join(f"line {n}\n" for n in range(1, 21))
 

@@ -14,7 +14,8 @@ from jobs.git import cleanup
 from jobs.git import workspace
 from jobs.forges.base import GitCredentials
 from jobs.git.mirrors import LFS_NOTE, Mirrors, mirror_name, repo_lock
-from jobs.sandbox import SandboxError, check_bwrap, make_sandbox
+from jobs.sandbox import SandboxError, check_bwrap
+from jobs.run.wiring import make_sandbox
 from tests.emulators.github import GitHubEmulator
 
 REPO, LFS_REPO = "octo/mirrored", "octo/lfs"
@@ -197,7 +198,7 @@ def test_a_crashed_runs_claim_is_freed_and_a_live_one_refuses_a_second_copy(tmp_
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
                                "from jobs.git.cleanup import WorkspaceClaim; WorkspaceClaim(Path(sys.argv[1])); "
                                "print('held', flush=True); time.sleep(60)", str(workdir)],
-                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3])
     assert holder.stdout.readline() == "held\n"
     with pytest.raises(cleanup.WorkspaceBusy, match="already running"):
         cleanup.WorkspaceClaim(workdir, wait=0.2)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.sandbox import SandboxLimits, make_sandbox
-from tests.jobs.test_sandbox import (bwrap_problem, connect_command, host_listener, token, wait_until_gone,  # noqa: F401
+from jobs.sandbox import SandboxLimits
+from jobs.run.wiring import make_sandbox
+from tests.jobs.sandbox.test_sandbox import (bwrap_problem, connect_command, host_listener, token, wait_until_gone,  # noqa: F401
                                      workspace)
 
 pytestmark = pytest.mark.skipif(bool(bwrap_problem()), reason=f"bubblewrap cannot work here: {bwrap_problem()}")

@@ -1,0 +1,160 @@
+"""One attempt at a task: setup → agent → tests → `.git` back to the worker → the change, committed.
+
+The same code for a server run, each best-of-N attempt, a local run, a replay and a delegated run; what
+differs between them comes in as values (the plan) and as the events an attempt reports to its run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from jobs.agent.loop import Agent, AgentResult
+from jobs.agent.model import ModelError
+from jobs.git import workspace
+from jobs.repo.config import FILE_NAME, RepoConfig
+from jobs.repo.testing import TestResult, detect_test_command, run_tests
+from jobs.run.cancellation import RunCancelled
+from jobs.sandbox import Sandbox
+
+NO_CHANGE = "the agent finished without changing any file"
+
+
+class SetupFailed(RuntimeError):
+    """A `[setup] commands` entry failed; the message names it and where to fix it."""
+
+
+class AttemptEvents(Protocol):
+    """What an attempt tells the run it belongs to."""
+
+    def log(self, line: str) -> None: ...
+
+    def phase(self, name: str) -> None: ...
+
+    def transcript(self, transcript: dict) -> None: ...
+
+    def tests(self, tests: TestResult, started: float) -> None: ...
+
+
+class QuietEvents:
+    """Events for an attempt whose run keeps only its log (best-of-N attempts, replay)."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+
+    def phase(self, name: str) -> None:
+        return None
+
+    def transcript(self, transcript: dict) -> None:
+        return None
+
+    def tests(self, tests: TestResult, started: float) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    """A prepared workspace and what to do in it."""
+
+    workdir: Path
+    base_sha: str  # the change is measured from here
+    saved_git_config: str  # .git/config as checked out, put back before host git runs again
+    config: RepoConfig  # the repository's settings, with AGENTS.md as instructions
+    task_text: str
+    commit_message: Callable[[str], str]  # the agent's summary → the message of the change's commit
+    identity: workspace.Identity
+    test_command: str | None = None  # None: found in the workspace (or [test] command)
+    max_diff_bytes: int = 0  # 0: no cap
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    agent: AgentResult
+    tests: TestResult | None
+    head: str  # the commit holding the change (base_sha when there is none)
+    diff: str  # base_sha..head
+    reverted: tuple[str, ...]  # protected paths the agent changed, put back
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.diff)
+
+    def no_change_reason(self, redact: Callable[[str], str] = str) -> str:
+        """The one sentence for an attempt that left nothing to publish."""
+        if self.reverted:
+            return (f"the agent changed only protected paths ({', '.join(self.reverted)}), which codexbot "
+                    "reverted; nothing was pushed")
+        return NO_CHANGE + (f": {redact(self.agent.summary)}" if self.agent.summary else "")
+
+
+def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandbox], Agent],
+                events: AttemptEvents) -> AttemptResult:
+    """The whole attempt in the given sandbox; raises RunCancelled, SetupFailed, ModelError or SandboxError."""
+    events.phase("setting up")
+    sandbox.start_phase("setup")
+    run_setup_commands(sandbox, plan.config, events.log)
+    sandbox.start_phase("agent", network=plan.config.agent_network)
+    events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
+    events.phase("agent working")
+    agent = _run_agent(plan, make_agent(sandbox), events)
+    workspace.reset_git_dir(plan.workdir, plan.saved_git_config)
+    tests = _run_tests(plan, sandbox, events)
+    return _commit_change(plan, agent, tests, events)
+
+
+def run_setup_commands(sandbox: Sandbox, config: RepoConfig, log: Callable[[str], None]) -> None:
+    """The repository's setup commands, in order, in the sandbox's setup phase (network on by default)."""
+    for command in config.setup_commands:
+        result = sandbox.run(command, timeout=config.test_timeout)
+        log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
+        if result.exit_code != 0:
+            raise SetupFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "
+                              f"fix [setup] in {FILE_NAME}")
+
+
+def _test_command(plan: AttemptPlan) -> str | None:
+    return plan.test_command or detect_test_command(plan.workdir, plan.config.test_command)
+
+
+def _run_agent(plan: AttemptPlan, agent: Agent, events: AttemptEvents) -> AgentResult:
+    try:
+        result = agent.run(plan.task_text, instructions=plan.config.instructions, test_command=_test_command(plan))
+    except ModelError as error:
+        if error.partial is not None:
+            events.transcript(error.partial.transcript)
+        raise
+    events.transcript(result.transcript)
+    events.log(f"agent stopped after {result.steps} steps: {result.stop_reason}")
+    if result.stopped_by == "cancelled":
+        raise RunCancelled(result.stop_reason)
+    return result
+
+
+def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents) -> TestResult | None:
+    command = _test_command(plan)  # again: the agent may have added the tests
+    if command is None:
+        events.log(f"no tests found; set [test] command in {FILE_NAME} to run them")
+        return None
+    events.phase("tests")
+    started = time.time()
+    tests = run_tests(sandbox, command, plan.config.test_timeout)
+    workspace.reset_git_dir(plan.workdir, plan.saved_git_config)  # before host git reads the tree again
+    events.log(tests.summary())
+    events.tests(tests, started)
+    return tests
+
+
+def _commit_change(plan: AttemptPlan, agent: AgentResult, tests: TestResult | None,
+                   events: AttemptEvents) -> AttemptResult:
+    """Protected paths put back, the rest committed as codexbot; the diff read only once its size is known."""
+    reverted = workspace.revert_protected(plan.workdir, plan.config.protected_paths)
+    if reverted:
+        events.log("reverted the agent's changes to protected paths: " + ", ".join(reverted))
+    workspace.commit_all(plan.workdir, plan.commit_message(agent.summary), plan.identity)
+    head = workspace.head_sha(plan.workdir)
+    if head == plan.base_sha:
+        return AttemptResult(agent, tests, head, "", tuple(reverted))
+    workspace.check_diff_size(plan.workdir, plan.base_sha, plan.max_diff_bytes)
+    return AttemptResult(agent, tests, head, workspace.diff(plan.workdir, plan.base_sha), tuple(reverted))
