@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.events.commands import MAX_ATTEMPTS, MAX_TASK_CHARS, parse_command
+from jobs.intake.commands import MAX_ATTEMPTS, MAX_TASK_CHARS, parse_command
 from jobs.types import COMMAND_KINDS, Task, Trigger
 
 pytestmark = pytest.mark.abuse

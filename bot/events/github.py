@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from bot.events.commands import parse_command
+from jobs.intake.commands import bare_command, issue_task, parse_command
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
@@ -43,17 +43,10 @@ def _from_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
         return Ignored(f"no {rules.command} command in the comment")
     is_pr = issue.get("pull_request") is not None
     if command.kind == "task" and not command.text:
-        command = _bare_command(command, issue, is_pr, rules)
+        command = bare_command(command, _opt(issue, "title", str, "issue") or "", _opt(issue, "body", str, "issue") or "",
+                               is_pr, rules.command)
     return _trigger(payload, "issue_comment", "comment", issue, sender, command,
                     comment_id=_get(comment, "id", int, "comment"), url=_opt(comment, "html_url", str, "comment") or "")
-
-
-def _bare_command(command: Command, issue: dict[str, Any], is_pr: bool, rules: Rules) -> Command:
-    """`/codex` alone: on an issue, the issue is the task; on a pull request, a help reply."""
-    if is_pr:
-        return Command(kind="help", notes=command.notes + (f"{rules.command} needs a task on a pull request",))
-    text = _issue_text(issue)
-    return Command(kind="task", text=text, attempts=command.attempts, model=command.model, notes=command.notes)
 
 
 def _from_label(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
@@ -152,9 +145,7 @@ def _trigger(payload, event, source, issue, sender, command, *, comment_id, url)
 
 
 def _issue_text(issue: dict[str, Any]) -> str:
-    title = (_opt(issue, "title", str, "issue") or "").strip()
-    body = (_opt(issue, "body", str, "issue") or "").strip()
-    return f"{title}\n\n{body}".strip()
+    return issue_task(_opt(issue, "title", str, "issue") or "", _opt(issue, "body", str, "issue") or "")
 
 
 def _is_bot(user: dict[str, Any], rules: Rules) -> bool:

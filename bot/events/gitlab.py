@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.events.commands import parse_command
+from jobs.intake.commands import bare_command, issue_task, parse_command
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
@@ -44,8 +44,8 @@ def _from_note(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
         return Ignored(f"no {rules.command} command in the note")
     is_mr = kind == "MergeRequest"
     if command.kind == "task" and not command.text:
-        command = (Command(kind="help", notes=command.notes + (f"{rules.command} needs a task on a merge request",))
-                   if is_mr else Command(kind="task", text=_text(target), notes=command.notes))
+        command = bare_command(command, _opt(target, "title", str, "issue") or "",
+                               _opt(target, "description", str, "issue") or "", is_mr, rules.command, "merge request")
     return _trigger(payload, "note", "comment", target, user, command, is_mr,
                     comment_id=_get(attrs, "id", int, "object_attributes"), url=_opt(attrs, "url", str, "object_attributes") or "")
 
@@ -109,9 +109,7 @@ def _attributes(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _text(target: dict[str, Any]) -> str:
-    title = (_opt(target, "title", str, "issue") or "").strip()
-    body = (_opt(target, "description", str, "issue") or "").strip()
-    return f"{title}\n\n{body}".strip()
+    return issue_task(_opt(target, "title", str, "issue") or "", _opt(target, "description", str, "issue") or "")
 
 
 def _is_bot(user: dict[str, Any], rules: Rules) -> bool:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 
 from jobs.sandbox import WORKSPACE
+from jobs.sandbox.files import PlantedFile, read_regular, write_regular
+
+READ_LIMIT = 4 << 20  # bytes a file tool reads from one file
 
 
 class ToolError(Exception):
@@ -56,18 +58,22 @@ class WorkspacePaths:
 
 
 def write_file(target: Path, data: bytes) -> None:
-    """Write without ever following a link swapped in after the path was checked."""
+    """Write a regular file, never following a link swapped in after the path was checked, nor blocking on a
+    FIFO planted in its place."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
+    try:
+        write_regular(target, data)
+    except PlantedFile as error:
+        raise ToolError(f"{error}: the file tools only write regular files") from None
 
 
 def read_text(target: Path) -> str:
-    """A text file's content, refusing binary files (their bytes are no use to the model)."""
-    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as file:
-        data = file.read()
+    """A text file's content, refusing binary files (their bytes are no use to the model) and files over
+    READ_LIMIT, which the worker would have to hold whole to show a part of."""
+    try:
+        data = read_regular(target, READ_LIMIT)
+    except PlantedFile as error:
+        raise ToolError(f"{error}: use shell (head, sed -n, grep) to look at parts of it") from None
     if b"\0" in data[:8192]:
         raise ToolError(f"{target.name} is a binary file ({len(data)} bytes): use shell to inspect it")
     return data.decode("utf-8", errors="replace")

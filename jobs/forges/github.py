@@ -109,6 +109,13 @@ class GitHubForge:
 
     @retry_cut_off
     @remint_once
+    def read_comment(self, number: int, comment_id: int) -> Comment:
+        with self._calling(f"read comment {comment_id} on #{number}", "issues: read",
+                           self._missing(f"comment {comment_id} on #{number}")):
+            return comment_of(self._repo.get_issue(number).get_comment(comment_id))
+
+    @retry_cut_off
+    @remint_once
     def find_comment(self, number: int, marker: str) -> Comment | None:
         bot = (self._bot_login or self.app.bot_login()).lower()
         with self._calling(f"read the comments on #{number}", "issues: read",

@@ -101,6 +101,11 @@ class GitLabForge:
         with self._calling(f"edit {where}", self._missing(where)):
             self._noteable(number).notes.update(comment_id, {"body": body})
 
+    def read_comment(self, number: int, comment_id: int) -> Comment:
+        where = f"note {comment_id} on {self._where(number)}"
+        with self._calling(f"read {where}", self._missing(where)):
+            return self._comment(number, self._noteable(number).notes.get(comment_id).attributes)
+
     def find_comment(self, number: int, marker: str) -> Comment | None:
         where = self._where(number)
         with self._calling(f"read the notes on {where}", self._missing(where)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -13,15 +12,10 @@ from jobs.git.mirrors import Mirrors
 from jobs.settings import Settings
 
 
-@dataclass(frozen=True)
-class Prepared:
-    base_sha: str
-    saved_git_config: str  # .git/config as checked out, restored before host git runs again
-
-
 def check_out(settings: Settings, workspaces: Path, repo: Repository, credentials: GitCredentials, branch: str,
-              workdir: Path, log: Callable[[str], None]) -> Prepared:
-    """Replace any earlier attempt's workspace, sweep crashed runs' leftovers, check out from the mirror."""
+              workdir: Path, log: Callable[[str], None]) -> str:
+    """Replace any earlier attempt's workspace, sweep crashed runs' leftovers, check out from the mirror;
+    the commit checked out."""
     cleanup.remove_tree(workdir)  # an earlier attempt's, kept because it failed
     cleanup.sweep_workspaces(workspaces, settings.keep_failed_seconds)
     mirrors = Mirrors(Path(settings.data_dir) / "mirrors")
@@ -30,7 +24,7 @@ def check_out(settings: Settings, workspaces: Path, repo: Repository, credential
         log(f"note: {note}")
     for name in cleanup.evict_mirrors(mirrors.root, settings.mirror_max_bytes):
         log(f"removed the least recently used mirror {name} (CODEXBOT_MIRROR_MAX_BYTES)")
-    return Prepared(checkout.base_sha, (workdir / ".git" / "config").read_text())
+    return checkout.base_sha
 
 
 def mirror_key(repo: Repository) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.forges.base import GitCredentials
+from jobs.sandbox.files import PlantedFile, read_regular
 from jobs.git.workspace import WorkspaceError, explain_fetch_failure, explain_git_failure, git, git_argv, git_env
 
 MIRROR_SUFFIX = ".git"
@@ -34,6 +35,7 @@ LAST_USED = "codexbot-last-used"
 SNAPSHOTS = "codexbot-snapshots"
 KEEP_SNAPSHOTS = 2  # per mirror, each about twice the working tree: the tips runs start from now
 MAX_PACKS = 16  # each fetch adds a pack; past this many they are merged
+ATTRIBUTES_LIMIT = 1 << 20  # bytes of one .gitattributes read for the LFS note
 FETCH_TIMEOUT = 1800
 LOCK_TIMEOUT = FETCH_TIMEOUT + 60
 # no automatic gc while others may read; fetched objects always land in a pack, never loose
@@ -232,6 +234,10 @@ def _notes(dest: Path) -> tuple[str, ...]:
     """What the run should know about the checkout: LFS content is not there."""
     listed = git(dest, "ls-files", "-z", "--", ":(glob)**/.gitattributes").stdout.split("\0")
     for name in filter(None, listed):
-        if "filter=lfs" in (dest / name).read_text(encoding="utf-8", errors="replace"):
+        try:  # committed by an earlier run, it may be a link (to a host file, to /dev/zero): never followed
+            text = read_regular(dest / name, ATTRIBUTES_LIMIT)
+        except (PlantedFile, FileNotFoundError):
+            continue
+        if b"filter=lfs" in text:
             return (LFS_NOTE,)
     return ()

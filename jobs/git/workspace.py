@@ -16,6 +16,8 @@ from pathlib import Path
 from jobs.forges.base import GitCredentials
 
 GIT_TIMEOUT = 300
+# host git's HOME: no user-level ignore or attributes files (the workspace, the agent's, used to be HOME)
+NO_HOME = "/nonexistent/codexbot-host-git"
 # host-side git never runs anything the agent could have planted in .git (hooks, fsmonitor, pagers)
 _SAFE_CONFIG = ("core.hooksPath=/dev/null", "core.fsmonitor=false", "core.pager=cat", "credential.helper=",
                 "protocol.file.allow=never", "advice.detachedHead=false", "init.defaultBranch=main")
@@ -85,7 +87,7 @@ def git_argv(workdir: Path, *args: str) -> list[str]:
     """The git command line with the safe settings in front of args.
 
     safe.directory: the sandbox may own the checkout now; what git guards against there (an owner's config
-    running code) is handled by reset_git_dir and by the settings above."""
+    running code) is handled by takeback.take_back_git and by the settings above."""
     argv = ["git", "-c", f"safe.directory={Path(workdir).resolve()}"]
     for item in _SAFE_CONFIG:
         argv += ["-c", item]
@@ -94,8 +96,9 @@ def git_argv(workdir: Path, *args: str) -> list[str]:
 
 def git_env(workdir: Path, credentials: GitCredentials | None = None) -> dict[str, str]:
     """A clean environment for host-side git; the token, if any, rides in GIT_CONFIG_* only."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "LANG": "C.UTF-8",
-           "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": NO_HOME, "XDG_CONFIG_HOME": NO_HOME,
+           "LANG": "C.UTF-8", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "GIT_ATTR_NOSYSTEM": "1", "GIT_NO_REPLACE_OBJECTS": "1",  # no replace refs: the history is the real one
            # a checkout whose .git the agent deleted must fail, not fall through to a repository further up
            "GIT_CEILING_DIRECTORIES": str(Path(workdir).resolve().parent)}
     if credentials is not None:
@@ -132,23 +135,7 @@ def create_branch(workdir: Path, branch: str, credentials: GitCredentials) -> bo
     return False
 
 
-def reset_git_dir(workdir: Path, saved_config: str) -> None:
-    """Undo what a command in the sandbox may have planted in .git before host git touches it again."""
-    gitdir = workdir / ".git"
-    if gitdir.is_symlink() or not gitdir.is_dir():
-        raise WorkspaceError("the agent replaced .git with a link or a file; nothing was committed")
-    hooks = gitdir / "hooks"  # removed whole: setup scripts like to link hooks in
-    if hooks.is_symlink() or hooks.is_file():
-        hooks.unlink()
-    elif hooks.is_dir():
-        shutil.rmtree(hooks)
-    _refuse_links(gitdir)  # before any write: a link would send it, as the worker, anywhere on the host
-    (gitdir / "config").write_text(saved_config)
-    for pointer in ("objects/info/alternates", "objects/info/http-alternates", "commondir"):
-        (gitdir / pointer).unlink(missing_ok=True)  # would let host git read other repositories' objects
-
-
-def _refuse_links(gitdir: Path) -> None:
+def refuse_links(gitdir: Path) -> None:
     """No symbolic links in .git: one could lead host git to another repository's objects, or out of the tree."""
     for folder, subfolders, files in os.walk(gitdir):
         for name in subfolders + files:

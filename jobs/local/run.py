@@ -160,8 +160,7 @@ class LocalRun:
         snapshot = make_snapshot(self.checkout, self.tmp / "repo", skip=self.record.folder.parent)
         self.record.update(base_commit=snapshot.head, carried=snapshot.carried)
         self.log(f"copied {snapshot.head[:12]} plus {len(snapshot.carried)} uncommitted file(s) to {snapshot.path}")
-        plan = AttemptPlan(snapshot.path, snapshot.base, (snapshot.path / ".git" / "config").read_text(),
-                           self._config(snapshot.path), task,
+        plan = AttemptPlan(snapshot.path, snapshot.base, self._config(snapshot.path), task,
                            lambda summary: self.redactor.redact(f"codexbot: {summary or 'change'}"), LOCAL_IDENTITY)
         if self.sandbox_kind == "subprocess":
             self.log("WARNING: --sandbox subprocess: the agent's commands run as you, with your network and files")

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from jobs.git.workspace import git
+from jobs.sandbox.files import PlantedFile, read_regular
 
 MAX_REPORT_BYTES = 5_000_000
 MAX_CASES = 2000
@@ -48,7 +49,7 @@ def collect_reports(workdir: Path, since: float) -> list[dict]:
     """The cases of every JUnit report under workdir written at or after `since` (older ones are stale).
 
     A report the test run wrote that git does not track is removed once read, so it never lands in the
-    pull request. Call after workspace.reset_git_dir: git runs here on the host."""
+    pull request. Call after takeback.take_back_git: git runs here on the host."""
     cases: list[dict] = []
     seen: set[Path] = set()
     root = workdir.resolve()
@@ -65,7 +66,9 @@ def collect_reports(workdir: Path, since: float) -> list[dict]:
             if stat.st_mtime < since or stat.st_size > MAX_REPORT_BYTES:
                 continue
             try:
-                cases += parse_junit(path.read_bytes())
+                cases += parse_junit(read_regular(path, MAX_REPORT_BYTES))
+            except PlantedFile:
+                continue  # swapped for a link or a FIFO since it was looked at, or grown past the cap
             except ValueError:
                 continue  # an XML file that is not a test report
             _drop_if_untracked(workdir, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from jobs.forges.base import Forge, ReviewComment, ReviewThreads
 from jobs.repo.testing import TestResult
+from jobs.report.texts import quiet
 from jobs.types import Trigger
 
 FOLLOWUPS_HEADING = "### Follow-ups"
@@ -13,10 +14,11 @@ FOLLOWUPS_HEADING = "### Follow-ups"
 def finish_followup(forge: Forge, trigger: Trigger, comments: list[ReviewComment], head: str, summary: str,
                     tests: TestResult | None, branch: str, run_id: str, link: str, redact) -> str:
     """Reply on the addressed threads, extend the description of codexbot's own pull request; the outcome."""
-    replies = reply_on_threads(forge, trigger.number, comments, head, redact(summary))
+    replies = reply_on_threads(forge, trigger.number, comments, head, quiet(redact(summary)))
     if branch.startswith("codex/"):
         body = forge.issue(trigger.number).body
-        forge.update_pull_request(trigger.number, body=redact(updated_description(body, run_id, summary, tests, link)))
+        forge.update_pull_request(trigger.number, body=redact(updated_description(body, run_id, quiet(summary), tests,
+                                                                                  link)))
     verdict = tests.summary() if tests else "No tests were run."
     answered = f" and answered {replies} review thread(s)" if replies else ""
     return f"pushed {head[:12]} to `{branch}`{answered}. {verdict}"

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from jobs.repo.testing import TestResult
 from jobs.types import Trigger
 
 MAX_SUMMARY = 4000
+_MENTION = re.compile(r"(?<![\w`/@])@([A-Za-z0-9][A-Za-z0-9-]{0,38}(?:/[A-Za-z0-9._-]+)?)")
+_REFERENCE = re.compile(r"(?<![\w`#/])((?:[\w.-]+/[\w.-]+)?[#!]\d+)\b")
+
+
+def quiet(text: str) -> str:
+    """The agent's words, put on the forge without side effects: @mentions and #references become code, so
+    nobody is notified and no issue is linked, or closed by a "Fixes #N" the agent wrote."""
+    return _REFERENCE.sub(r"`\1`", _MENTION.sub(r"`@\1`", text))
 
 
 def co_author(trigger: Trigger) -> str:
@@ -24,6 +34,7 @@ def first_line(text: str, limit: int = 72) -> str:
 
 
 def commit_message(trigger: Trigger, task_text: str, summary: str, co_author: str | None) -> str:
+    summary = quiet(summary)
     parts = [first_line(summary or task_text), "", summary[:MAX_SUMMARY].strip() or task_text.strip(), "",
              f"Requested by @{trigger.author} in {trigger.repo}#{trigger.number}."]
     if co_author:
@@ -37,7 +48,7 @@ def pull_request_title(task_text: str) -> str:
 
 def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, diffstat: str, link: str,
                       test_note: str = "") -> str:
-    lines = [summary[:MAX_SUMMARY].strip() or "_The agent gave no summary._", ""]
+    lines = [quiet(summary[:MAX_SUMMARY]).strip() or "_The agent gave no summary._", ""]
     if not trigger.is_pull_request:
         # both forges close the issue when the change merges; each has its own customary word
         lines += [f"{'Closes' if trigger.forge == 'gitlab' else 'Fixes'} #{trigger.number}", ""]

@@ -14,8 +14,10 @@ from typing import Callable, Protocol
 from jobs.agent.loop import Agent, AgentResult
 from jobs.agent.model import ModelError
 from jobs.git import workspace
+from jobs.git.takeback import GitState, save_git_state, take_back_git
 from jobs.repo.config import FILE_NAME, RepoConfig
 from jobs.repo.testing import TestResult, detect_test_command, run_tests
+from jobs.report.texts import quiet
 from jobs.run.cancellation import RunCancelled
 from jobs.sandbox import Sandbox
 
@@ -60,7 +62,6 @@ class AttemptPlan:
 
     workdir: Path
     base_sha: str  # the change is measured from here
-    saved_git_config: str  # .git/config as checked out, put back before host git runs again
     config: RepoConfig  # the repository's settings, with AGENTS.md as instructions
     task_text: str
     commit_message: Callable[[str], str]  # the agent's summary → the message of the change's commit
@@ -86,12 +87,16 @@ class AttemptResult:
         if self.reverted:
             return (f"the agent changed only protected paths ({', '.join(self.reverted)}), which codexbot "
                     "reverted; nothing was pushed")
-        return NO_CHANGE + (f": {redact(self.agent.summary)}" if self.agent.summary else "")
+        return NO_CHANGE + (f": {quiet(redact(self.agent.summary))}" if self.agent.summary else "")
 
 
 def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandbox], Agent],
                 events: AttemptEvents) -> AttemptResult:
-    """The whole attempt in the given sandbox; raises RunCancelled, SetupFailed, ModelError or SandboxError."""
+    """The whole attempt in the given sandbox; raises RunCancelled, SetupFailed, ModelError or SandboxError.
+
+    `.git` is saved before anything runs in the sandbox and taken back after each phase that ran there: what
+    is committed is the working tree only, as codexbot, from the base (jobs/git/takeback.py)."""
+    git_state = save_git_state(plan.workdir)
     events.phase("setting up")
     sandbox.start_phase("setup")
     run_setup_commands(sandbox, plan.config, events.log)
@@ -99,8 +104,8 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
     events.phase("agent working")
     agent = _run_agent(plan, make_agent(sandbox), events)
-    workspace.reset_git_dir(plan.workdir, plan.saved_git_config)
-    tests = _run_tests(plan, sandbox, events)
+    take_back_git(plan.workdir, git_state)
+    tests = _run_tests(plan, sandbox, events, git_state)
     return _commit_change(plan, agent, tests, events)
 
 
@@ -132,7 +137,7 @@ def _run_agent(plan: AttemptPlan, agent: Agent, events: AttemptEvents) -> AgentR
     return result
 
 
-def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents) -> TestResult | None:
+def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState) -> TestResult | None:
     command = _test_command(plan)  # again: the agent may have added the tests
     if command is None:
         events.log(f"no tests found; set [test] command in {FILE_NAME} to run them")
@@ -140,7 +145,7 @@ def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents) -> Te
     events.phase("tests")
     started = time.time()
     tests = run_tests(sandbox, command, plan.config.test_timeout)
-    workspace.reset_git_dir(plan.workdir, plan.saved_git_config)  # before host git reads the tree again
+    take_back_git(plan.workdir, git_state)  # before host git reads the tree again
     events.log(tests.summary())
     events.tests(tests, started)
     return tests

@@ -1,10 +1,13 @@
-"""Who may start runs: the requester's permission asked of the forge's API (never taken from the payload),
-and, for a run delegated from a terminal, the API token that asked for it."""
+"""Who may start runs and what they asked: the comment and the requester's permission read from the forge's
+API (never taken from the payload), and, for a run delegated from a terminal, the API token that asked."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from jobs.access.api_tokens import ApiTokens
 from jobs.forges.base import Forge, ForgeNotFound
+from jobs.intake.commands import bare_command, issue_task, parse_command
 from jobs.intake.rate_limits import release_repo_slot
 from jobs.run.cancellation import RunFailed
 from jobs.settings import Services
@@ -38,6 +41,28 @@ def authorize(services: Services, forge: Forge, trigger: Trigger, run_id: str) -
     if problem:
         release_repo_slot(services.redis, trigger, run_id)
         raise RunFailed(problem)
+
+
+def confirm_request(forge: Forge, trigger: Trigger, command_word: str) -> None:
+    """The webhook is a claim: the comment that asked is read back from the forge's API, and its author and
+    command must be the ones the webhook named; an issue's text that is the task must be the issue's now."""
+    asked = trigger.command
+    if trigger.source == "comment" and trigger.comment_id is not None:
+        comment = forge.read_comment(trigger.number, trigger.comment_id)
+        if comment.author.lower() != trigger.author.lower():
+            raise RunFailed(f"the comment that asked for this run was written by @{comment.author}, not by "
+                            f"@{trigger.author} as the webhook said; nothing was run")
+        asked = parse_command(comment.body, command_word)
+    if asked is not None and asked.kind == "task" and (trigger.source == "label" or not asked.text):
+        issue = forge.issue(trigger.number)  # the issue is the task: the label, or `/codex` alone
+        if trigger.source == "label":
+            asked = replace(asked, text=issue_task(issue.title, issue.body))
+        else:
+            noun = "merge request" if trigger.forge == "gitlab" else "pull request"
+            asked = bare_command(asked, issue.title, issue.body, trigger.is_pull_request, command_word, noun)
+    if asked != trigger.command:
+        raise RunFailed("what the forge shows asked for this run is not what the webhook said (the comment or "
+                        "issue was edited, or the webhook was not the forge's); nothing was run: ask again")
 
 
 def check_delegation_token(services: Services, trigger: Trigger) -> None:

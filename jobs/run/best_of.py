@@ -94,7 +94,6 @@ def _work(trials: Trials, attempt: Attempt, count: int, say: Callable[[str], Non
         trials.repo.clone_url, mirror_key(trials.repo), trials.credentials, trials.branch, attempt.workdir)
     extra = VARIATION[(attempt.index - 1) % len(VARIATION)]
     plan = replace(trials.plan, workdir=attempt.workdir, base_sha=checkout.base_sha,
-                   saved_git_config=(attempt.workdir / ".git" / "config").read_text(),
                    task_text=trials.plan.task_text + HINT.format(k=attempt.index, n=count, extra=extra))
     sandbox = make_sandbox(trials.settings.sandbox, attempt.workdir)
     with cancel_watch(trials.conn, trials.run_id, sandbox):

@@ -17,7 +17,7 @@ from jobs.intake.accept import job_id_for, load_task
 from jobs.intake.rate_limits import RateLimits, over_limit_message
 from jobs.records import runs
 from jobs.report.tracking import marker, render_help
-from jobs.run.authorize import authorize
+from jobs.run.authorize import authorize, confirm_request
 from jobs.run.cancellation import RunFailed
 from jobs.run.context import RunContext
 from jobs.run.job import run_job
@@ -36,6 +36,7 @@ def answer_control(run_id: str) -> str:
 
 def answer(run: RunContext) -> str:
     trigger = run.task.trigger
+    confirm_request(run.forge, trigger, run.settings.command)
     if trigger.command.kind == "cancel":  # stopping other people's runs takes the permission to start them
         authorize(run.services, run.forge, trigger, run.run_id)
     reply_to_control_command(run.forge, run.conn, run.task, run.settings)

@@ -9,7 +9,7 @@ from jobs.records import runs
 from jobs.repo.config import RepoConfig
 from jobs.run import best_of
 from jobs.run.attempt import AttemptPlan, AttemptResult, run_attempt
-from jobs.run.authorize import authorize
+from jobs.run.authorize import authorize, confirm_request
 from jobs.run.cancellation import RunFailed, cancel_reason, cancel_watch
 from jobs.run.context import RunContext
 from jobs.run.control import task_to_retry
@@ -30,6 +30,7 @@ def run_task(run_id: str) -> str:
 def run_requested(run: RunContext) -> str:
     """Who asked is checked, a retry becomes its task again, and one run at a time writes to a pull request."""
     trigger = run.task.trigger
+    confirm_request(run.forge, trigger, run.settings.command)
     authorize(run.services, run.forge, trigger, run.run_id)
     if trigger.command.kind == "retry":
         task, earlier = task_to_retry(run.conn, run.task, run.settings.command)
@@ -49,7 +50,7 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
     """Check out where the change starts, make it (once, or best of N), and put it where it goes."""
     run.progress("checking out")
     prepared = prepare(run, start)
-    plan = AttemptPlan(run.workdir, prepared.base_sha, prepared.saved_git_config, prepared.config, prepared.task_text,
+    plan = AttemptPlan(run.workdir, prepared.base_sha, prepared.config, prepared.task_text,
                        commit_message_for(finish, run.task.trigger, run.redact), BOT_IDENTITY,
                        max_diff_bytes=run.settings.max_diff_bytes)
     count = run.task.trigger.command.attempts

@@ -78,8 +78,7 @@ def replay(transcript: dict, workdir: Path, sandbox_factory: Callable[[Path], Sa
     config = RepoConfig(setup_commands=tuple(setup_commands), test_timeout=int(limits.command_timeout),
                         instructions=transcript.get("instructions", ""))
     command = test_command or transcript.get("test_command") or (transcript.get("outcome") or {}).get("test_command")
-    plan = AttemptPlan(workdir, workspace.head_sha(workdir), (workdir / ".git" / "config").read_text(), config,
-                       transcript.get("task", ""), lambda summary: "replay", REPLAY_IDENTITY, test_command=command)
+    plan = AttemptPlan(workdir, workspace.head_sha(workdir), config, transcript.get("task", ""), lambda summary: "replay", REPLAY_IDENTITY, test_command=command)
     sandbox = sandbox_factory(workdir)
     try:
         result = run_attempt(plan, sandbox, lambda box: Agent(model, box, limits, on_event=on_event), ReplayEvents(on_event))

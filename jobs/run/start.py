@@ -44,7 +44,6 @@ class Prepared:
     config: RepoConfig  # from the default branch, with AGENTS.md as instructions
     base_branch: str  # checked out, and the base of a new pull request
     base_sha: str  # the change is measured from here
-    saved_git_config: str  # .git/config as checked out
     push_branch: str  # where the change goes ("" when it is kept as a diff)
     task_text: str  # what the agent is asked
     review: tuple[ReviewComment, ...] = ()  # the review comments a follow-up answers
@@ -65,22 +64,22 @@ def prepare(run: RunContext, start: Start) -> Prepared:
     trigger = run.task.trigger
     base_branch, push_branch, task_text, review = repo.default_branch, branch_name(trigger, run.run_id), "", ()
     if start.kind == "pull_request":
-        base_branch, task_text, review = _pull_request_head(run.forge, trigger, repo.full_name)
+        base_branch, task_text, review = _pull_request_head(run.forge, trigger, repo)
         push_branch = base_branch
     read = run.forge.git_credentials(write=False)
-    prepared = check_out(run.settings, run.services.workspaces, repo, read, base_branch, run.workdir, run.log)
+    base_sha = check_out(run.settings, run.services.workspaces, repo, read, base_branch, run.workdir, run.log)
     if push_branch != base_branch and workspace.create_branch(run.workdir, push_branch, read):
         run.log(f"{push_branch} exists from an earlier attempt of this run; continuing from it")
-    runs.update_run(run.conn, run.run_id, branch=push_branch, base_sha=prepared.base_sha)
+    runs.update_run(run.conn, run.run_id, branch=push_branch, base_sha=base_sha)
     run.log(f"checked out {repo.full_name}@{base_branch}; the change goes to {push_branch}")
-    return Prepared(repo, config, base_branch, prepared.base_sha, prepared.saved_git_config, push_branch,
+    return Prepared(repo, config, base_branch, base_sha, push_branch,
                     task_text or trigger.command.text, tuple(review))
 
 
 def _prepare_commit(run: RunContext, start: Start, repo: Repository, config: RepoConfig) -> Prepared:
     """A delegated run: the user's commit (fetched by id) with their uncommitted changes committed on top."""
     read = run.forge.git_credentials(write=False)
-    prepared = check_out(run.settings, run.services.workspaces, repo, read, repo.default_branch, run.workdir, run.log)
+    check_out(run.settings, run.services.workspaces, repo, read, repo.default_branch, run.workdir, run.log)
     try:
         move_to_commit(run.workdir, start.commit, read)
     except BaseNotFound as exc:
@@ -90,7 +89,7 @@ def _prepare_commit(run: RunContext, start: Start, repo: Repository, config: Rep
         _refuse_protected_user_changes(run, start.commit, base_sha, config.protected_paths)
     changed = "with" if start.diff else "without"
     run.log(f"checked out {repo.full_name}@{start.commit[:12]} {changed} the user's uncommitted changes")
-    return Prepared(repo, config, repo.default_branch, base_sha, prepared.saved_git_config, "",
+    return Prepared(repo, config, repo.default_branch, base_sha, "",
                     run.task.trigger.command.text)
 
 
@@ -103,12 +102,15 @@ def _refuse_protected_user_changes(run: RunContext, commit: str, base_sha: str, 
                         "codexbot does not push for you: commit them yourself, or delegate without --pr")
 
 
-def _pull_request_head(forge: Forge, trigger: Trigger, repo_full_name: str):
+def _pull_request_head(forge: Forge, trigger: Trigger, repo: Repository):
     """The branch to push to, the task built from the review, and the review comments it answers."""
     issue = forge.issue(trigger.number)
-    if issue.pull is None or issue.pull.head_repo != repo_full_name:
+    if issue.pull is None or issue.pull.head_repo != repo.full_name:
         raise RunFailed("this pull request comes from a fork, which codexbot cannot push to; "
                         "comment on an issue instead")
+    if issue.pull.head_branch == repo.default_branch:
+        raise RunFailed(f"this pull request's head is the default branch ({repo.default_branch}), which codexbot "
+                        "never pushes to; ask on an issue, or on a pull request from another branch")
     comments = review_comments_for(forge, trigger)
     return issue.pull.head_branch, followup_task(trigger.command.text, issue.title, issue.body, comments), comments
 

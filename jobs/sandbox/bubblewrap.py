@@ -77,7 +77,8 @@ class BubblewrapSandbox(CommandRunner):
         environment = build_env(env, path=self.path, home=SANDBOX_HOME)
         argv = [self.bwrap, *self._identity(), *namespaces(network), "--info-fd", str(info_write),
                 *self._mounts(), "--clearenv", "--setenv", "PATH", SYSTEM_PATH, "--chdir", WORKSPACE, "--",
-                *(DROP_TO_SANDBOX_USER if self.userns else ()), *limited_command(command, self.limits, environment)]
+                *(DROP_TO_SANDBOX_USER if self.userns else ()),
+                *limited_command(command, self.limits, environment, (self.userns.fd,) if self.userns else ())]
         fds = [info_write, *([self.userns.fd] if self.userns else [])]
         try:
             yield Launch(argv, cwd=self.workspace, env={"PATH": SYSTEM_PATH}, pass_fds=fds,

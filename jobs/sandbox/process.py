@@ -180,7 +180,8 @@ def pids_in_session(session: int) -> Iterator[int]:
                 yield int(name)
 
 
-def limited_command(command: str, limits: SandboxLimits, env: Mapping[str, str] | None = None) -> list[str]:
+def limited_command(command: str, limits: SandboxLimits, env: Mapping[str, str] | None = None,
+                    close_fds: tuple[int, ...] = ()) -> list[str]:
     """bash that exports env, sets the per-process limits, then runs the command (no preexec_fn: threads).
 
     All of it goes on the command's own first line, so bash starts once and its line numbers stay the
@@ -192,7 +193,9 @@ def limited_command(command: str, limits: SandboxLimits, env: Mapping[str, str] 
     limit = (f"ulimit -c 0 -f {limits.file_size_mb * kib} -u {limits.processes} -v {limits.address_space_mb * kib}"
              f" && ulimit -S -t {limits.cpu_seconds} && ulimit -H -t {limits.cpu_seconds + 5} || exit 126;")
     exports = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
-    return ["bash", "-c", (f"export {' '.join(exports)} && " if exports else "") + f"{limit} {command}"]
+    # descriptors the launch needed (the user namespace bwrap entered) are closed before the command runs
+    closes = "".join(f"exec {int(fd)}<&- ; " for fd in close_fds)
+    return ["bash", "-c", closes + (f"export {' '.join(exports)} && " if exports else "") + f"{limit} {command}"]
 
 
 class OutputBuffer:

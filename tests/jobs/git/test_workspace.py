@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from jobs.git import workspace
+from jobs.git.takeback import save_git_state, take_back_git
 from jobs.forges.base import GitCredentials
 from tests.emulators.github import GitHubEmulator
 
@@ -67,14 +68,15 @@ def test_commit_and_push_new_branch_then_refuse_a_moved_branch(gh, tmp_path):
         workspace.push(other, "codex/1-abc", write)
 
 
-def test_reset_git_dir_removes_planted_hooks_and_config(gh, tmp_path):
+def test_taking_git_back_removes_planted_hooks_and_config(gh, tmp_path):
     w = tmp_path / "w"
     workspace.clone(f"{gh.url}/{REPO}.git", w, creds(gh, {"contents": "read"}), "main")
     saved = (w / ".git" / "config").read_text()
+    state = save_git_state(w)
     (w / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\ntouch /tmp/pwned-by-hook\n")
     (w / ".git" / "hooks" / "pre-push").symlink_to(w / "scripts" / "pre-push")  # as setup scripts do
     (w / ".git" / "config").write_text(saved + "[core]\n\tfsmonitor = touch /tmp/pwned-by-fsmonitor\n")
-    workspace.reset_git_dir(w, saved)
+    take_back_git(w, state)
     (w / "x.txt").write_text("x")
     workspace.commit_all(w, "x", workspace.Identity("bot", "bot@x"))
     assert (w / ".git" / "config").read_text() == saved and not (w / ".git" / "hooks").exists()
@@ -132,18 +134,18 @@ def test_a_change_over_the_diff_cap_is_refused_with_its_size(gh, tmp_path):
     assert workspace.check_diff_size(w, base, 0) > 2_000_000  # 0: no cap
 
 
-def test_reset_git_dir_refuses_links_and_drops_pointers_to_other_object_stores(gh, tmp_path):
+def test_taking_git_back_refuses_links_and_drops_pointers_to_other_object_stores(gh, tmp_path):
     w = tmp_path / "w"
     workspace.clone(f"{gh.url}/{REPO}.git", w, creds(gh, {"contents": "read"}), "main")
-    saved = (w / ".git" / "config").read_text()
+    state = save_git_state(w)
     (w / ".git" / "objects" / "info" / "alternates").write_text(str(tmp_path / "mirrors" / "other.git" / "objects"))
-    workspace.reset_git_dir(w, saved)
+    take_back_git(w, state)
     assert not (w / ".git" / "objects" / "info" / "alternates").exists()
 
     (w / ".git" / "config").unlink()
     (w / ".git" / "config").symlink_to(tmp_path / "outside")  # writing the saved config would follow it
     with pytest.raises(workspace.WorkspaceError, match=r"symbolic link at \.git/config"):
-        workspace.reset_git_dir(w, saved)
+        take_back_git(w, state)
     assert not (tmp_path / "outside").exists()
 
 

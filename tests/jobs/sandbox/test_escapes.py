@@ -183,3 +183,12 @@ def test_commands_never_run_as_host_root(sandbox, workspace):
     assert set(seen["Uid"].split()) == {str(sandbox.host_uid)}
     assert int(seen["CapEff"].strip(), 16) == 0 and seen["NoNewPrivs"].strip() == "1"
     assert "\n0\n" not in f"\n{result.output}"  # no way back to uid 0 inside either
+
+
+def test_no_descriptor_of_the_workers_reaches_a_command(sandbox):
+    """Under a root worker the sandbox enters a user namespace the worker holds open: that descriptor (or any
+    other of the worker's) must not be inherited by the command, which could use it to enter the namespace."""
+    result = sandbox.run("ls -l /proc/self/fd/ | tail -n +2")
+    held = [line for line in result.output.splitlines()
+            if line.split(" -> ")[0].split()[-1] not in ("0", "1", "2") and "/proc/" not in line]  # ls's own
+    assert held == [], result.output

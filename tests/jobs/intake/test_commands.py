@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.events.commands import MAX_TASK_CHARS, parse_command
+from jobs.intake.commands import MAX_TASK_CHARS, parse_command
 
 
 def test_task_text_and_following_lines():

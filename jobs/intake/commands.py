@@ -124,3 +124,17 @@ def _clean(text: str, notes: list[str]) -> str:
 
 def _unique(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+def issue_task(title: str, body: str) -> str:
+    """An issue as a task (the `codex` label, or `/codex` alone): its title, a blank line, its body."""
+    return f"{title.strip()}\n\n{body.strip()}".strip()
+
+
+def bare_command(command: Command, title: str, body: str, on_pull_request: bool, word: str,
+                 pull_request: str = "pull request") -> Command:
+    """`/codex` alone: on an issue, the issue is the task; on a pull (merge) request, a help reply."""
+    if on_pull_request:
+        return Command(kind="help", notes=command.notes + (f"{word} needs a task on a {pull_request}",))
+    return Command(kind="task", text=issue_task(title, body), attempts=command.attempts, model=command.model,
+                   notes=command.notes)
