@@ -41,6 +41,9 @@ def hostile_script() -> list[dict]:
             {"tool_calls": [{"name": "finish", "arguments": {"summary": "a big change"}}]}]
 
 
+SEEN: set[int] = set()  # Python processes sampled: the worker and each run's work horse
+
+
 def peak_rss(pid: int) -> int:
     """The highest VmHWM among the Python processes of pid's tree (bytes), 0 when all are gone."""
     peak = 0
@@ -52,6 +55,7 @@ def peak_rss(pid: int) -> int:
             continue
         if b"python" not in cmdline.split(b"\0")[0]:
             continue
+        SEEN.add(each)
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 peak = max(peak, int(line.split()[1]) * 1024)
@@ -86,7 +90,7 @@ def main() -> int:
         idle = peak_rss(worker.pid)
         results = [hostile_run(stack, worker.pid, conn) for _ in range(args.runs)]
     peaks = [peak for peak, _ in results]
-    print(f"worker idle (baseline): VmHWM {idle / MB:.0f} MB")
+    print(f"worker idle (baseline): VmHWM {idle / MB:.0f} MB; {len(SEEN)} Python processes of its tree sampled")
     for peak, outcome in results:
         print(f"hostile run: VmHWM {peak / MB:.0f} MB ({outcome})")
     print(f"\nmedian peak {statistics.median(peaks) / MB:.0f} MB = {statistics.median(peaks) / idle:.2f} × idle "
