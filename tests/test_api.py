@@ -60,7 +60,7 @@ def test_an_expired_token_is_refused(client, redis_conn, tokens):
 
 def test_tokens_are_stored_only_as_a_keyed_hash(redis_conn, tokens, token):
     stored = b"".join(k + b"".join(redis_conn.hvals(k)) for k in redis_conn.keys("codexbot:apitoken:*"))
-    assert token.encode() not in stored and token.split("_")[2].encode() not in stored
+    assert token.encode() not in stored and token.split("_", 2)[2].encode() not in stored
 
 
 def test_delegating_queues_one_run_per_request_id(client, redis_conn, settings, token):

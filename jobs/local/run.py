@@ -162,6 +162,8 @@ class LocalRun:
         self.log(f"copied {snapshot.head[:12]} plus {len(snapshot.carried)} uncommitted file(s) to {snapshot.path}")
         plan = AttemptPlan(snapshot.path, snapshot.base, self._config(snapshot.path), task,
                            lambda summary: self.redactor.redact(f"codexbot: {summary or 'change'}"), LOCAL_IDENTITY)
+        if plan.config.setup_secrets:
+            self.log("note: [setup] secrets are given to server runs only; here the setup commands get none")
         if self.sandbox_kind == "subprocess":
             self.log("WARNING: --sandbox subprocess: the agent's commands run as you, with your network and files")
         sandbox = ReportingSandbox(make_sandbox(self.sandbox_kind, snapshot.path), self._command)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+import re
 from dataclasses import dataclass, field
 
 FILE_NAME = ".codexbot.toml"
 MAX_STEPS_LIMIT = 200
+
+
+SECRET_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 
 
 class RepoConfigError(ValueError):
@@ -16,6 +20,7 @@ class RepoConfigError(ValueError):
 @dataclass(frozen=True)
 class RepoConfig:
     setup_commands: tuple[str, ...] = ()
+    setup_secrets: tuple[str, ...] = ()  # [setup] secrets: names of stored secrets the setup commands get
     test_command: str | None = None
     test_timeout: int = 900
     max_steps: int = 30
@@ -40,6 +45,10 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     commands = setup.get("commands", [])
     if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
         raise RepoConfigError(f"{FILE_NAME}: [setup] commands must be a list of command strings")
+    secrets = setup.get("secrets", [])
+    if not isinstance(secrets, list) or not all(isinstance(s, str) and SECRET_NAME.match(s) for s in secrets):
+        raise RepoConfigError(f"{FILE_NAME}: [setup] secrets must be a list of names such as \"NPM_TOKEN\" "
+                              "(capital letters, digits and _)")
     protected = agent.get("protected_paths", [])
     if not isinstance(protected, list) or not all(isinstance(p, str) and p.strip() for p in protected):
         raise RepoConfigError(f"{FILE_NAME}: [agent] protected_paths must be a list of glob patterns")
@@ -48,6 +57,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
         raise RepoConfigError(f"{FILE_NAME}: [test] command must be a command string")
     return RepoConfig(
         setup_commands=tuple(commands),
+        setup_secrets=tuple(dict.fromkeys(secrets)),
         test_command=command,
         test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
         max_steps=_int(agent, "max_steps", 30, 1, MAX_STEPS_LIMIT, "[agent] max_steps"),

@@ -7,9 +7,9 @@ differs between them comes in as values (the plan) and as the events an attempt 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 
 from jobs.agent.loop import Agent, AgentResult
 from jobs.agent.model import ModelError
@@ -19,7 +19,7 @@ from jobs.repo.config import FILE_NAME, RepoConfig
 from jobs.repo.testing import TestResult, detect_test_command, run_tests
 from jobs.report.texts import quiet
 from jobs.run.cancellation import RunCancelled
-from jobs.sandbox import Sandbox
+from jobs.sandbox import Sandbox, SetupSecret
 
 NO_CHANGE = "the agent finished without changing any file"
 
@@ -68,6 +68,7 @@ class AttemptPlan:
     identity: workspace.Identity
     test_command: str | None = None  # None: found in the workspace (or [test] command)
     max_diff_bytes: int = 0  # 0: no cap
+    setup_env: Mapping[str, str] = field(default_factory=dict)  # [setup] secrets: the setup phase's only
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     git_state = save_git_state(plan.workdir)
     events.phase("setting up")
     sandbox.start_phase("setup")
-    run_setup_commands(sandbox, plan.config, events.log)
+    run_setup_commands(sandbox, plan.config, events.log, plan.setup_env)
     sandbox.start_phase("agent", network=plan.config.agent_network)
     events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
     events.phase("agent working")
@@ -109,10 +110,13 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     return _commit_change(plan, agent, tests, events)
 
 
-def run_setup_commands(sandbox: Sandbox, config: RepoConfig, log: Callable[[str], None]) -> None:
-    """The repository's setup commands, in order, in the sandbox's setup phase (network on by default)."""
+def run_setup_commands(sandbox: Sandbox, config: RepoConfig, log: Callable[[str], None],
+                       secrets: Mapping[str, str] = {}) -> None:  # noqa: B006  (read, never changed)
+    """The repository's setup commands, in order, in the sandbox's setup phase (network on by default), with
+    the repository's setup secrets in their environment: never in the agent's or the tests'."""
+    env = {name: SetupSecret(value) for name, value in secrets.items()}
     for command in config.setup_commands:
-        result = sandbox.run(command, timeout=config.test_timeout)
+        result = sandbox.run(command, timeout=config.test_timeout, env=env)
         log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
         if result.exit_code != 0:
             raise SetupFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "

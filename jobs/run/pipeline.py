@@ -16,7 +16,7 @@ from jobs.run.control import task_to_retry
 from jobs.run.finish import BOT_IDENTITY, Finish, commit_message_for, publish
 from jobs.run.job import run_job
 from jobs.run.locks import lock_key, pull_request_lock
-from jobs.run.start import Prepared, Start, prepare
+from jobs.run.start import Prepared, Start, prepare, read_setup_secrets
 from jobs.run.wiring import build_agent, make_sandbox
 from jobs.sandbox import Sandbox
 from jobs.settings import current
@@ -52,7 +52,7 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
     prepared = prepare(run, start)
     plan = AttemptPlan(run.workdir, prepared.base_sha, prepared.config, prepared.task_text,
                        commit_message_for(finish, run.task.trigger, run.redact), BOT_IDENTITY,
-                       max_diff_bytes=run.settings.max_diff_bytes)
+                       max_diff_bytes=run.settings.max_diff_bytes, setup_env=read_setup_secrets(run, prepared))
     count = run.task.trigger.command.attempts
     if count > 1 and start.kind == "default_branch":
         result, table = _best_of(run, prepared, plan, count)

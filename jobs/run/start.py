@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobs.access.setup_secrets import SecretError, SetupSecrets
 from jobs.forges.base import Forge, Repository, ReviewComment, ReviewThreads
 from jobs.git import workspace
 from jobs.git.checkout import BaseNotFound, apply_user_diff, check_out, move_to_commit
@@ -47,6 +48,20 @@ class Prepared:
     push_branch: str  # where the change goes ("" when it is kept as a diff)
     task_text: str  # what the agent is asked
     review: tuple[ReviewComment, ...] = ()  # the review comments a follow-up answers
+
+
+def read_setup_secrets(run: RunContext, prepared: Prepared) -> dict[str, str]:
+    """The stored secrets `[setup] secrets` names, for the setup phase only; each is added to the redactor."""
+    names = prepared.config.setup_secrets
+    if not names:
+        return {}
+    try:
+        values = SetupSecrets(run.conn, run.settings.secret_key).values(prepared.repo.full_name, names)
+    except SecretError as exc:
+        raise RunFailed(str(exc)) from None
+    run.journal.redactor.add(*values.values())
+    run.log(f"setup secrets for the setup commands only: {', '.join(names)}")
+    return values
 
 
 def read_repo_config(forge: Forge, default_branch: str) -> RepoConfig:

@@ -7,11 +7,11 @@ picks one. A container backend would be a third CommandRunner with its own launc
 from __future__ import annotations
 
 from jobs.sandbox.base import (PHASE_NETWORK, SANDBOX_HOME, SANDBOX_UID, SYSTEM_PATH, WORKSPACE, CommandResult,
-                               Sandbox, build_env, looks_secret)
+                               Sandbox, SetupSecret, build_env, looks_secret)
 from jobs.sandbox.bubblewrap import BubblewrapSandbox, check_bwrap, find_host_python
 from jobs.sandbox.limits import BudgetExhausted, RunBudget, SandboxCancelled, SandboxError, SandboxLimits
 from jobs.sandbox.local import SubprocessSandbox
 
 __all__ = ["BubblewrapSandbox", "BudgetExhausted", "CommandResult", "PHASE_NETWORK", "RunBudget", "SANDBOX_HOME",
-           "SANDBOX_UID", "SYSTEM_PATH", "Sandbox", "SandboxCancelled", "SandboxError", "SandboxLimits", "SubprocessSandbox",
+           "SANDBOX_UID", "SYSTEM_PATH", "Sandbox", "SetupSecret", "SandboxCancelled", "SandboxError", "SandboxLimits", "SubprocessSandbox",
            "WORKSPACE", "build_env", "check_bwrap", "find_host_python", "looks_secret"]

@@ -24,6 +24,11 @@ SECRET_PATTERNS = ("OPENAI_*", "CODEXBOT_*", "GITHUB_TOKEN", "GH_TOKEN", "GITLAB
                    "*_TOKEN", "*_KEY", "*_SECRET", "*PASSWORD*")
 
 
+class SetupSecret(str):
+    """A value the run hands to its setup commands on purpose (`[setup] secrets`): passed even though its name
+    looks like a secret's. Nothing else in the worker makes one."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     exit_code: int
@@ -61,7 +66,7 @@ def build_env(extra: Mapping[str, str] | None, *, path: str, home: str) -> dict[
     env = {"PATH": path, "HOME": home, "USER": "sandbox", "LANG": "C.UTF-8", "TERM": "dumb",
            "PYTHONDONTWRITEBYTECODE": "1", "CI": "true", "TMPDIR": "/tmp"}
     for key, value in (extra or {}).items():
-        if looks_secret(key):
+        if looks_secret(key) and not isinstance(value, SetupSecret):
             log.warning("left %s out of the sandbox environment: it looks like a secret, "
                         "and commands in the sandbox never get secrets", key)
         elif not _NAME.fullmatch(key) or "\0" in value:

@@ -1,0 +1,63 @@
+"""`codexbot secret set|list|rm`: secrets a repository's setup commands get (`[setup] secrets`), stored
+encrypted in Redis. Values come from standard input, never from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from jobs.access.setup_secrets import SecretError, SetupSecrets
+from jobs.settings import SettingsError, load_settings
+
+
+def _store(ctx: click.Context) -> SetupSecrets:
+    import redis
+
+    try:
+        settings = load_settings(config_path=(ctx.find_root().obj or {}).get("config_path"))
+        return SetupSecrets(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.secret_key)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group("secret")
+def secret_group() -> None:
+    """Secrets for a repository's setup commands only (never the agent, the tests or the logs)."""
+
+
+@secret_group.command("set")
+@click.argument("repo")
+@click.argument("name")
+@click.pass_context
+def set_secret(ctx: click.Context, repo: str, name: str) -> None:
+    """Store NAME for REPO (owner/name or group/project); the value is read from standard input.
+
+    List NAME under [setup] secrets in the repository's .codexbot.toml to give it to the setup commands.
+    """
+    value = sys.stdin.read().rstrip("\n")
+    try:
+        _store(ctx).set(repo, name, value)
+    except SecretError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Stored the setup secret {name} for {repo}.")
+
+
+@secret_group.command("list")
+@click.argument("repo")
+@click.pass_context
+def list_secrets(ctx: click.Context, repo: str) -> None:
+    """The names of REPO's setup secrets (not their values)."""
+    for name in _store(ctx).names(repo):
+        click.echo(name)
+
+
+@secret_group.command("rm")
+@click.argument("repo")
+@click.argument("name")
+@click.pass_context
+def remove_secret(ctx: click.Context, repo: str, name: str) -> None:
+    """Forget REPO's setup secret NAME."""
+    if not _store(ctx).remove(repo, name):
+        raise click.ClickException(f"no setup secret {name} is stored for {repo}")
+    click.echo(f"Removed the setup secret {name} of {repo}.")

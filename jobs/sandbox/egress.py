@@ -1,0 +1,164 @@
+"""The egress fence's proxy: the only way out of a sandbox whose phase has the network on. It listens on a Unix
+socket the sandbox can reach, takes HTTP CONNECT (HTTPS) and absolute-form HTTP requests, lets through only
+hosts on the allowlist, resolves names itself and never connects to a loopback, private, link-local,
+multicast or otherwise non-global address, whatever the allowlist says (a name that resolves to 127.0.0.1 or
+to 169.254.169.254, the cloud metadata service, is refused). Every refusal is reported with its reason."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import socketserver
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+CONNECT_TIMEOUT = 10.0
+IDLE_TIMEOUT = 300.0
+MAX_HEAD = 16 * 1024
+BUFFER = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    """Domains a fenced phase may reach: a name matches itself and its subdomains."""
+
+    domains: tuple[str, ...]
+    # tests only (CODEXBOT_NETWORK_TEST_UPSTREAMS): a name served by a local test server, reached at that
+    # address; the only way past the refusal of loopback, and empty unless a test sets it
+    test_upstreams: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def allows(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return any(host == d or host.endswith("." + d) for d in (x.lower().lstrip(".") for x in self.domains))
+
+
+class Refused(Exception):
+    """The fence refused a destination; the message says why, for the run log."""
+
+
+def destination(allowlist: Allowlist, host: str, port: int) -> tuple[str, int]:
+    """The address to connect to for host:port, or Refused: not on the allowlist, or not a global address."""
+    if not allowlist.allows(host):
+        raise Refused(f"{host} is not on the network allowlist")
+    if host.lower() in allowlist.test_upstreams:
+        return allowlist.test_upstreams[host.lower()]
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise Refused(f"{host} does not resolve ({error})") from None
+    addresses = [info[4][0] for info in found]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise Refused(f"{host} resolves to {address}, which the sandbox may never reach "
+                          "(loopback, private, link-local or metadata addresses)")
+    return addresses[0], port
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: EgressProxy
+
+    def handle(self) -> None:
+        self.connection.settimeout(IDLE_TIMEOUT)
+        read = self._read_head()
+        if read is None:
+            return
+        head, early = read  # early: what the client sent after the head without waiting (a TLS hello)
+        request_line, _, rest = head.partition(b"\r\n")
+        parts = request_line.decode("latin-1").split()
+        if len(parts) != 3:
+            return self._answer(400, "not an HTTP request")
+        method, target, version = parts
+        try:
+            host, port, forward = _target(method, target, version, rest)
+            address = destination(self.server.allowlist, host, port)
+        except Refused as error:
+            self.server.on_refused(f"{method} {target}", str(error))
+            return self._answer(403, str(error))
+        try:
+            upstream = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+        except OSError as error:
+            return self._answer(502, f"{host}:{port} did not answer ({error.strerror or error})")
+        with upstream:
+            upstream.settimeout(IDLE_TIMEOUT)
+            if forward is None:
+                self.connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            upstream.sendall((forward or b"") + early)
+            _relay(self.connection, upstream)
+
+    def _read_head(self) -> tuple[bytes, bytes] | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.connection.recv(4096)
+            if not chunk or len(data) > MAX_HEAD:
+                return None
+            data += chunk
+        end = data.index(b"\r\n\r\n") + 4
+        return data[:end], data[end:]
+
+    def _answer(self, status: int, reason: str) -> None:
+        body = (reason + "\n").encode()
+        self.connection.sendall(f"HTTP/1.1 {status} {'Forbidden' if status == 403 else 'Error'}\r\n"
+                                f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                                "Connection: close\r\n\r\n".encode() + body)
+
+
+def _target(method: str, target: str, version: str, rest: bytes) -> tuple[str, int, bytes | None]:
+    """Host, port and (for plain HTTP) the request to send on in origin form; None for a CONNECT tunnel."""
+    if method == "CONNECT":
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise Refused(f"CONNECT {target} names no host:port")
+        return host.strip("[]"), int(port), None
+    if not target.startswith("http://"):
+        raise Refused("only CONNECT and absolute http:// requests go through the fence")
+    authority, _, path = target[len("http://"):].partition("/")
+    host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "80")
+    if not host or not port.isdigit():
+        raise Refused(f"{target} names no host")
+    return host, int(port), f"{method} /{path} {version}\r\n".encode() + rest
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways until either side closes or stays silent for IDLE_TIMEOUT."""
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(BUFFER):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (sink, source):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    other = threading.Thread(target=pump, args=(b, a), daemon=True)
+    other.start()
+    pump(a, b)
+    other.join(IDLE_TIMEOUT)
+
+
+class EgressProxy(socketserver.ThreadingUnixStreamServer):
+    """One proxy per fenced sandbox, on a Unix socket in a folder only that sandbox sees."""
+
+    daemon_threads = True
+
+    def __init__(self, path: Path, allowlist: Allowlist, on_refused: Callable[[str, str], None]):
+        self.allowlist, self.on_refused = allowlist, on_refused
+        super().__init__(str(path), _Handler)
+        os.chmod(path, 0o666)  # the sandbox's uid connects
+        self.thread = threading.Thread(target=self.serve_forever, name="egress-proxy", daemon=True)
+
+    def start(self) -> EgressProxy:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+        Path(self.server_address).unlink(missing_ok=True)

@@ -1,0 +1,83 @@
+"""The egress proxy refuses what a fenced phase may never reach, before any traffic leaves: hosts off the
+allowlist, names that resolve to loopback, private and metadata addresses. Only 127.0.0.1 is ever contacted:
+the allowed upstream is a test server named through the tests-only map."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+import pytest
+
+from jobs.sandbox.egress import Allowlist, EgressProxy
+
+
+class Index(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        body = f"index at {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def upstream():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def proxy(tmp_path, upstream):
+    refused: list[tuple[str, str]] = []
+    allow = Allowlist(("pypi.test", "localhost", "169.254.169.254", "10.0.0.1", "fd00::1", "ten.test"),
+                      test_upstreams={"pypi.test": ("127.0.0.1", upstream)})
+    server = EgressProxy(tmp_path / "egress.sock", allow, lambda what, why: refused.append((what, why))).start()
+    server.refused = refused
+    yield server
+    server.close()
+
+
+def ask(proxy, request: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(10)
+        conn.connect(proxy.server_address)
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(4096):
+            answer += chunk
+        return answer
+
+
+@pytest.mark.parametrize("target, reason", [
+    ("example.org:443", "example.org is not on the network allowlist"),
+    ("localhost:6379", "localhost resolves to"),
+    ("169.254.169.254:80", "169.254.169.254 resolves to 169.254.169.254, which the sandbox may never reach"),
+    ("10.0.0.1:5432", "which the sandbox may never reach"),
+    ("[fd00::1]:80", "which the sandbox may never reach"),
+])
+def test_what_a_fenced_phase_may_never_reach_is_refused_and_reported(proxy, target, reason):
+    answer = ask(proxy, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 403") and reason.encode() in answer
+    assert proxy.refused and reason in proxy.refused[-1][1]
+
+
+def test_plain_http_off_the_allowlist_is_refused_too(proxy):
+    answer = ask(proxy, b"GET http://evil.example/steal HTTP/1.1\r\nHost: evil.example\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 403") and b"not on the network allowlist" in answer
+
+
+def test_an_allowed_upstream_answers_through_the_proxy(proxy):
+    answer = ask(proxy, b"GET http://pypi.test/simple/ HTTP/1.1\r\nHost: pypi.test\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"index at /simple/\n")
+    tunnel = ask(proxy, b"CONNECT pypi.test:443 HTTP/1.1\r\n\r\n"
+                        b"GET /simple/x/ HTTP/1.1\r\nHost: pypi.test\r\nConnection: close\r\n\r\n")
+    assert tunnel.startswith(b"HTTP/1.1 200 Connection established") and b"index at /simple/x/" in tunnel
+    assert proxy.refused == []
