@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 
 import redis
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken
+
+from jobs.access.sealing import fernet_for
 
 SESSION_SECONDS = 12 * 3600
 _INFO = b"codexbot viewer sessions v1"
@@ -20,8 +19,7 @@ def _key(sid: str) -> str:
 
 class ViewerSessions:
     def __init__(self, conn: redis.Redis, secret_key: str):
-        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
-        self.conn, self._fernet = conn, Fernet(base64.urlsafe_b64encode(raw))
+        self.conn, self._fernet = conn, fernet_for(secret_key, _INFO)
 
     def __repr__(self) -> str:
         return "ViewerSessions(key=(hidden))"

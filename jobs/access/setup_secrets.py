@@ -3,13 +3,11 @@ encrypted with a key derived from CODEXBOT_SECRET_KEY. They reach the setup phas
 
 from __future__ import annotations
 
-import base64
 import re
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken
 
+from jobs.access.sealing import fernet_for
 from jobs.settings import SettingsError
 
 _INFO = b"codexbot setup secrets v1"  # binds the derived key to this one use of the secret key
@@ -43,8 +41,7 @@ class SetupSecrets:
             raise SettingsError("CODEXBOT_SECRET_KEY is not set: it encrypts the setup secrets, so set it to a "
                                 "long random string and keep it")
         self.redis = redis
-        raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
-        self._fernet = Fernet(base64.urlsafe_b64encode(raw))
+        self._fernet = fernet_for(secret_key, _INFO)
 
     def set(self, repo: str, name: str, value: str) -> None:
         if not REPO.match(repo):

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import base64
 import re
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.fernet import InvalidToken
 
+from jobs.access.sealing import fernet_for
 from jobs.settings import SettingsError
 
 KEY = "codexbot:gitlab:tokens"  # hash: lower-case path → Fernet ciphertext of the token
 _INFO = b"codexbot gitlab tokens v1"  # binds the derived key to this one use of the secret
 _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def derive_key(secret_key: str) -> bytes:
-    """A Fernet key of its own: HKDF-SHA256 over the secret, so run links and tokens never share a key."""
-    raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
-    return base64.urlsafe_b64encode(raw)
 
 
 def normalize_path(path: str) -> str:
@@ -39,7 +31,7 @@ class TokenStore:
             raise SettingsError("CODEXBOT_SECRET_KEY is not set: it encrypts the stored GitLab tokens, "
                                 "so set it to a long random string and keep it")
         self.redis = redis
-        self._fernet = Fernet(derive_key(secret_key))
+        self._fernet = fernet_for(secret_key, _INFO)
 
     def __repr__(self) -> str:
         return "TokenStore(key=(hidden))"
