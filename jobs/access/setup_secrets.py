@@ -8,7 +8,6 @@ import re
 from cryptography.fernet import InvalidToken
 
 from jobs.access.sealing import fernet_for
-from jobs.settings import SettingsError
 
 _INFO = b"codexbot setup secrets v1"  # binds the derived key to this one use of the secret key
 NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
@@ -37,11 +36,8 @@ class SetupSecrets:
     """The setup secrets of each repository (owner/name or group/project)."""
 
     def __init__(self, redis, secret_key: str):
-        if not secret_key:
-            raise SettingsError("CODEXBOT_SECRET_KEY is not set: it encrypts the setup secrets, so set it to a "
-                                "long random string and keep it")
         self.redis = redis
-        self._fernet = fernet_for(secret_key, _INFO)
+        self._fernet = fernet_for(secret_key, _INFO, guards="the setup secrets")
 
     def set(self, repo: str, name: str, value: str) -> None:
         if not REPO.match(repo):

@@ -27,11 +27,8 @@ class TokenStore:
     """Tokens for GitLab projects and groups; a project uses its own token, else its nearest group's."""
 
     def __init__(self, redis, secret_key: str):
-        if not secret_key:
-            raise SettingsError("CODEXBOT_SECRET_KEY is not set: it encrypts the stored GitLab tokens, "
-                                "so set it to a long random string and keep it")
         self.redis = redis
-        self._fernet = fernet_for(secret_key, _INFO)
+        self._fernet = fernet_for(secret_key, _INFO, guards="the stored GitLab tokens")
 
     def __repr__(self) -> str:
         return "TokenStore(key=(hidden))"

@@ -44,7 +44,10 @@ class QuietEvents:
     """Events for an attempt whose run keeps only its log (best-of-N attempts, replay)."""
 
     def __init__(self, log: Callable[[str], None]):
-        self.log = log
+        self.on_log = log
+
+    def log(self, line: str) -> None:
+        self.on_log(line)
 
     def phase(self, name: str) -> None:
         return None

@@ -6,7 +6,6 @@ import re
 from typing import Callable, Iterable
 
 from jobs import metrics
-from jobs.access.links import sign_run_link
 from jobs.access.redaction import Redactor, settings_secrets
 from jobs.forges.base import Forge, ForgeError
 from jobs.records import runs
@@ -53,17 +52,17 @@ class RunContext:
     """One run in progress on the server: its task, its forge and how it reports (also its AttemptEvents)."""
 
     def __init__(self, services: Services, task: Task, journal: RunJournal, forge: Forge,
-                 tracking: TrackingComment | NoTracking):
+                 tracking: TrackingComment | NoTracking, link: str):
         self.services, self.settings, self.conn = services, services.settings, services.redis
         self.task, self.run_id = task, task.run_id
         self.journal, self.forge, self.tracking = journal, forge, tracking
-        self.link = sign_run_link(self.settings.public_url, self.settings.secret_key, task.run_id)
+        self.link = link  # the signed run page link, as the tracking comment shows it
         self.workdir = services.workspaces / task.run_id
         self.on_thread = task.trigger.delegation is None  # a delegated run has no issue to react on
 
     def for_task(self, task: Task) -> RunContext:
         """The same run answering another task of its thread (a retry runs the task it retries)."""
-        return RunContext(self.services, task, self.journal, self.forge, self.tracking)
+        return RunContext(self.services, task, self.journal, self.forge, self.tracking, self.link)
 
     def log(self, line: str) -> None:
         self.journal.log(line)

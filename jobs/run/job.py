@@ -67,16 +67,12 @@ def open_run(services: Services, task: Task, record: runs.Run, journal: RunJourn
         check_delegation_token(services, trigger)
     forge, secrets = connect_forge(services, trigger, journal.log)
     journal.watch_secrets(secrets)
+    link = sign_run_link(services.settings.public_url, services.settings.secret_key, task.run_id)
     if trigger.delegation is not None:  # no issue to comment on: the log and `codexbot status` show progress
-        return RunContext(services, task, journal, forge, NoTracking())
-    tracking = TrackingComment(forge, trigger.number, task.run_id, _link(services, task.run_id), journal.redact,
-                               record.tracking_comment_id,
+        return RunContext(services, task, journal, forge, NoTracking(), link)
+    tracking = TrackingComment(forge, trigger.number, task.run_id, link, journal.redact, record.tracking_comment_id,
                                lambda cid: runs.update_run(services.redis, task.run_id, tracking_comment_id=cid))
-    return RunContext(services, task, journal, forge, tracking)
-
-
-def _link(services: Services, run_id: str) -> str:
-    return sign_run_link(services.settings.public_url, services.settings.secret_key, run_id)
+    return RunContext(services, task, journal, forge, tracking, link)
 
 
 def _end(run: RunContext | None, journal: RunJournal, outcome: str, message: str) -> str:

@@ -18,7 +18,7 @@ from jobs.records.results import diff_digest, record_outcome  # noqa: F401  (rep
 from jobs.records.runs import run_key
 from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult
-from jobs.run.attempt import AttemptPlan, SetupFailed, run_attempt
+from jobs.run.attempt import AttemptPlan, QuietEvents, SetupFailed, run_attempt
 from jobs.run.wiring import make_forge, make_sandbox
 from jobs.sandbox import Sandbox, SandboxError
 from jobs.settings import Services
@@ -30,25 +30,20 @@ class ReplayError(Exception):
     """The replay could not be set up; the message says what failed."""
 
 
-class ReplayEvents:
+class ReplayEvents(QuietEvents):
     """What a replay shows: the setup, then the agent's own events; the attempt's lines after those (the
     tests' summary, the commit) belong to the run it replays."""
 
     def __init__(self, on_event: Callable[[str], None]):
-        self.on_event, self.agent_started = on_event, False
+        super().__init__(on_event)
+        self.agent_started = False
 
     def log(self, line: str) -> None:
         if not self.agent_started:
-            self.on_event(line)
+            self.on_log(line)
 
     def phase(self, name: str) -> None:
         self.agent_started = self.agent_started or name == "agent working"
-
-    def transcript(self, transcript: dict) -> None:
-        return None
-
-    def tests(self, tests: TestResult, started: float) -> None:
-        return None
 
 
 @dataclass
