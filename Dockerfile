@@ -10,10 +10,10 @@ COPY cli ./cli
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim-bookworm
-# git for checkouts and pushes, bubblewrap for the sandbox; Debian's stable versions are the pin
+# git for checkouts and pushes, bubblewrap for the sandbox, socat for its network fence; Debian's stable versions are the pin
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends git bubblewrap ca-certificates \
+    && apt-get install -y --no-install-recommends git bubblewrap socat ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin codexbot \
     && mkdir -p /var/lib/codexbot \

@@ -58,11 +58,16 @@ def status_line(state: LiveState) -> str:
 @click.option("--sandbox", type=click.Choice(["bwrap", "subprocess"]), default=None,
               help="Where commands run (default: CODEXBOT_SANDBOX, bwrap). subprocess gives no isolation.")
 @click.option("--model", default=None, help="The model (default: CODEXBOT_MODEL).")
+@click.option("--unfenced-network", is_flag=True,
+              help="Give setup commands (and an agent with [network] agent) this machine's network, 127.0.0.1 "
+                   "services and private network included, instead of the egress fence. Only where the fence "
+                   "cannot be built (it needs bubblewrap and socat).")
 @click.option("--keep", is_flag=True, help="Keep the run's copy of the checkout and print where it is.")
 @RUNS_DIR_OPTION
 @click.pass_context
 def run_command(ctx: click.Context, task: tuple[str, ...], apply_change: bool | None, as_json: bool,
-                sandbox: str | None, model: str | None, keep: bool, runs_dir: Path | None) -> None:
+                sandbox: str | None, model: str | None, unfenced_network: bool, keep: bool,
+                runs_dir: Path | None) -> None:
     """Run TASK with the agent on a copy of this checkout (HEAD plus uncommitted changes), then offer the diff."""
     text = " ".join(task).strip()
     if not text:
@@ -84,7 +89,7 @@ def run_command(ctx: click.Context, task: tuple[str, ...], apply_change: bool | 
     display = Display()
     try:
         result = LocalRun(settings, checkout, record, sandbox_kind=sandbox, model=model, keep=keep,
-                          show=display).run(text)
+                          unfenced=unfenced_network, show=display).run(text)
     except LocalRunError as error:
         raise click.ClickException(str(error)) from None
     finally:

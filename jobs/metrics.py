@@ -20,6 +20,8 @@ METRICS = {
     "forge_api_calls": ("counter", "Forge API operations by forge and outcome (ok, an HTTP status, unreachable)"),
     "forge_retries": ("counter", "Forge API requests retried, by forge and reason (rate_limit, server_error, "
                                  "connection, token_rejected)"),
+    "egress_refused": ("counter", "Connections the network fence refused, by phase and kind (unlisted: not on the "
+                                  "allowlist; unsafe: a loopback, private or metadata address; unresolved; malformed)"),
     "forge_wait_seconds": ("counter", "Seconds spent waiting before forge API retries, by forge and reason"),
 }
 

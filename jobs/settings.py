@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import redis
 
 from jobs.agent.prices import PriceError, parse_prices  # pure data: imports no model client
+from jobs.sandbox.allowlist import AllowlistError, operator_domains, upstreams_for_tests  # pure data too
 
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 PERMISSION_LEVELS = ("read", "triage", "write", "maintain", "admin")  # lowest to highest
@@ -70,6 +71,9 @@ class Settings:
     retention_days: int = 90  # runs, logs and archives older than this are removed (0: kept forever)
     gitlab_client_id: str = ""  # the GitLab OAuth application that signs viewers in to the run pages
     gitlab_client_secret: str = field(default="", repr=False)
+    network_allow: str = ""  # what fenced phases may reach: empty for the preset, "+a.org,…" to extend, "a.org,…" to replace
+    network_strict: bool = False  # true: a repository's [network] allow is ignored
+    network_test_upstreams: str = ""  # TESTS ONLY: "name=127.0.0.1:port,…" lets the fence reach local test servers
     admins: tuple[str, ...] = ()  # logins ("alice" or "gitlab:alice") who may open the queue dashboard at /rq
 
     def __post_init__(self) -> None:
@@ -82,6 +86,8 @@ _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
 _INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
                "agent_seconds", "repo_concurrency", "web_threads", "rate_limit_repo", "rate_limit_user", "retention_days"}
 _FLOAT_FIELDS = {"max_cost", "forge_backoff"}
+_BOOL_FIELDS = {"network_strict"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 REASONING_EFFORTS = ("", "none", "minimal", "low", "medium", "high", "xhigh")
 
 
@@ -127,6 +133,10 @@ def _convert(name: str, value: object) -> object:
     if name in _TUPLE_FIELDS:
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(item).strip() for item in items if str(item).strip())
+    if name in _BOOL_FIELDS:
+        if isinstance(value, bool) or str(value).lower() in _TRUE + _FALSE:
+            return value if isinstance(value, bool) else str(value).lower() in _TRUE
+        raise SettingsError(f"{env_name(name)} must be true or false, not {value!r}")
     if name in _FLOAT_FIELDS:
         try:
             return float(value)  # type: ignore[arg-type]
@@ -169,7 +179,9 @@ def check_settings(s: Settings) -> None:
         raise SettingsError("CODEXBOT_AGENT_SECONDS must be at least 60 seconds")
     try:
         parse_prices(s.model_prices)
-    except PriceError as exc:
+        operator_domains(s.network_allow)
+        upstreams_for_tests(s.network_test_upstreams)
+    except (PriceError, AllowlistError) as exc:
         raise SettingsError(str(exc)) from None
     if s.sandbox not in ("bwrap", "subprocess"):
         raise SettingsError(f"CODEXBOT_SANDBOX must be 'bwrap' or 'subprocess', not {s.sandbox!r}")

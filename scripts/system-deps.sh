@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Bring the Debian packages codexbot needs (redis-server, git, bubblewrap, chromium, python3-venv) when they are missing.
+# Bring the Debian packages codexbot needs (redis-server, git, bubblewrap, socat, chromium, python3-venv) when they are missing.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v git >/dev/null || missing+=(git)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# the sandbox's network fence: socat forwards the in-sandbox proxy port to the worker's egress proxy
+command -v socat >/dev/null || missing+=(socat)
+# the fence's abuse tests play a machine in a network namespace (ip, from iproute2)
+command -v ip >/dev/null || missing+=(iproute2)
 # the browser tests drive Debian's Chromium through Playwright (never a downloaded browser)
 command -v chromium >/dev/null || missing+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)

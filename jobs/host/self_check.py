@@ -130,14 +130,19 @@ def check_data_dir(s: Settings) -> str:
 
 
 def check_sandbox(s: Settings) -> str:
+    """A command with the network on, so that the fence (its proxy and socat) is tried too."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            result = make_sandbox(s.sandbox, Path(tmp)).run("echo sandbox-ok", timeout=30)
+            sandbox = make_sandbox(s.sandbox, Path(tmp))
+            try:
+                result = sandbox.run("echo sandbox-ok", timeout=30, network=True)
+            finally:
+                sandbox.close()
         except SandboxError as exc:
             raise CheckFailed(f"{exc} (see the README: what the sandbox needs)") from None
     if result.exit_code != 0 or "sandbox-ok" not in result.output:
         raise CheckFailed(f"the {s.sandbox} sandbox could not run a command: {result.output.strip()[:200]}")
-    return f"{s.sandbox} runs commands"
+    return f"{s.sandbox} runs commands" + (", the network fence included" if s.sandbox == "bwrap" else "")
 
 
 def check_github_app(s: Settings) -> str:

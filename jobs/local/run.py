@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,11 +24,14 @@ from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_
 from jobs.repo.testing import TestResult
 from jobs.run.attempt import AttemptPlan, AttemptResult, SetupFailed, run_attempt
 from jobs.run.cancellation import RunCancelled
-from jobs.run.wiring import build_limits, build_model, make_sandbox
+from jobs.run.wiring import build_limits, build_model, log_refusal, make_sandbox, network_policy
+from jobs.sandbox.fence import FencePolicy
 from jobs.sandbox import SandboxCancelled, SandboxError
 from jobs.settings import Settings
 
 LOCAL_IDENTITY = workspace.Identity("codexbot", "codexbot@localhost.invalid")
+UNFENCED_HINT = ("; or pass --unfenced-network to give setup this machine's network instead (its 127.0.0.1 services "
+                 "and private network included)")
 MISSING_MODEL = "set OPENAI_API_KEY, or OPENAI_BASE_URL for a local model server"
 
 
@@ -120,10 +123,11 @@ class LocalRun:
     """One task on a copy of the checkout; `show(line, state)` gets every log line and every state change."""
 
     def __init__(self, settings: Settings, checkout: Path, record: RunRecord, *, sandbox_kind: str | None = None,
-                 model: str | None = None, keep: bool = False,
+                 model: str | None = None, keep: bool = False, unfenced: bool = False,
                  show: Callable[[str | None, LiveState], None] = lambda line, state: None):
         self.settings, self.checkout, self.record, self.keep, self.show = settings, checkout, record, keep, show
         self.sandbox_kind = sandbox_kind or settings.sandbox
+        self.unfenced = unfenced
         self.model_name = model or settings.model
         self.api_key = check_model_settings(settings)
         self.redactor: Redactor = record.redactor
@@ -166,12 +170,20 @@ class LocalRun:
             self.log("note: [setup] secrets are given to server runs only; here the setup commands get none")
         if self.sandbox_kind == "subprocess":
             self.log("WARNING: --sandbox subprocess: the agent's commands run as you, with your network and files")
-        sandbox = ReportingSandbox(make_sandbox(self.sandbox_kind, snapshot.path), self._command)
+        sandbox = ReportingSandbox(make_sandbox(self.sandbox_kind, snapshot.path, fence=self._fence(plan.config),
+                                                on_refused=log_refusal(self.log)), self._command)
         try:
             attempt = run_attempt(plan, sandbox, lambda box: self._agent(box, plan.config), self)
         finally:
             sandbox.close()
         self._collect(snapshot, attempt, result)
+
+    def _fence(self, config: RepoConfig) -> FencePolicy | None:
+        if self.unfenced:
+            self.log("WARNING: --unfenced-network: setup (and the agent, with [network] agent) gets this machine's "
+                     "network, its 127.0.0.1 services and private network included")
+            return None
+        return replace(network_policy(self.settings, config, self.log), without_fence=UNFENCED_HINT)
 
     def _config(self, repo: Path) -> RepoConfig:
         """.codexbot.toml and AGENTS.md from the copy: locally, the user's own working tree is trusted."""

@@ -6,6 +6,8 @@ import tomllib
 import re
 from dataclasses import dataclass, field
 
+from jobs.sandbox.allowlist import AllowlistError, check_domain
+
 FILE_NAME = ".codexbot.toml"
 MAX_STEPS_LIMIT = 200
 
@@ -25,6 +27,7 @@ class RepoConfig:
     test_timeout: int = 900
     max_steps: int = 30
     agent_network: bool = False
+    network_allow: tuple[str, ...] = ()  # [network] allow: domains fenced phases may reach besides the operator's
     protected_paths: tuple[str, ...] = ()  # [agent] protected_paths: globs the agent's changes to are reverted
     instructions: str = ""  # AGENTS.md, filled in by the pipeline
     notes: tuple[str, ...] = field(default=())
@@ -52,6 +55,13 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     protected = agent.get("protected_paths", [])
     if not isinstance(protected, list) or not all(isinstance(p, str) and p.strip() for p in protected):
         raise RepoConfigError(f"{FILE_NAME}: [agent] protected_paths must be a list of glob patterns")
+    allow = network.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(d, str) for d in allow):
+        raise RepoConfigError(f"{FILE_NAME}: [network] allow must be a list of domain names such as \"pypi.org\"")
+    try:
+        allow = [check_domain(domain, f"{FILE_NAME}: [network] allow") for domain in allow]
+    except AllowlistError as error:
+        raise RepoConfigError(str(error)) from None
     command = test.get("command")
     if command is not None and (not isinstance(command, str) or not command.strip()):
         raise RepoConfigError(f"{FILE_NAME}: [test] command must be a command string")
@@ -62,6 +72,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
         test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
         max_steps=_int(agent, "max_steps", 30, 1, MAX_STEPS_LIMIT, "[agent] max_steps"),
         agent_network=_bool(network, "agent", False, "[network] agent"),
+        network_allow=tuple(dict.fromkeys(allow)),
         protected_paths=tuple(protected),
     )
 

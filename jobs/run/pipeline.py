@@ -17,7 +17,7 @@ from jobs.run.finish import BOT_IDENTITY, Finish, commit_message_for, publish
 from jobs.run.job import run_job
 from jobs.run.locks import lock_key, pull_request_lock
 from jobs.run.start import Prepared, Start, prepare, read_setup_secrets
-from jobs.run.wiring import build_agent, make_sandbox
+from jobs.run.wiring import build_agent, log_refusal, make_sandbox, network_policy
 from jobs.sandbox import Sandbox
 from jobs.settings import current
 
@@ -64,7 +64,8 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
 
 
 def _attempt(run: RunContext, plan: AttemptPlan) -> AttemptResult:
-    sandbox = make_sandbox(run.settings.sandbox, plan.workdir)
+    sandbox = make_sandbox(run.settings.sandbox, plan.workdir, fence=network_policy(run.settings, plan.config, run.log),
+                           on_refused=log_refusal(run.log, run.conn))
     with cancel_watch(run.conn, run.run_id, sandbox):
         try:
             return run_attempt(plan, sandbox, lambda box: _agent(run, plan.config, box), run)

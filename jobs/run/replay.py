@@ -19,7 +19,7 @@ from jobs.records.runs import run_key
 from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult
 from jobs.run.attempt import AttemptPlan, QuietEvents, SetupFailed, run_attempt
-from jobs.run.wiring import make_forge, make_sandbox
+from jobs.run.wiring import log_refusal, make_forge, make_sandbox, network_policy
 from jobs.sandbox import Sandbox, SandboxError
 from jobs.settings import Services
 
@@ -124,7 +124,9 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
         workspace.git(workdir, "checkout", "-q", "--detach", base.decode())
         config_file = workdir / FILE_NAME
         config = parse_repo_config(config_file.read_text() if config_file.is_file() else None)
-        result = replay(stored, workdir, lambda path: make_sandbox(services.settings.sandbox, path),
+        fence = network_policy(services.settings, config, on_event)
+        result = replay(stored, workdir, lambda path: make_sandbox(services.settings.sandbox, path, fence=fence,
+                                                                   on_refused=log_refusal(on_event)),
                         setup_commands=config.setup_commands, on_event=on_event)
     except (ForgeError, workspace.WorkspaceError, RepoConfigError, SandboxError) as error:
         raise ReplayError(f"the replay of run {run_id} failed: {error}") from error

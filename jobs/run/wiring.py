@@ -3,6 +3,7 @@ settings name, the sandbox backend, and the agent built from them. Everything el
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -22,11 +23,14 @@ from jobs.forges.gitlab_tokens import TokenStore
 from jobs.forges.retrying import ApiWatch
 from jobs.repo.config import RepoConfig
 from jobs.sandbox import SYSTEM_PATH, BubblewrapSandbox, RunBudget, Sandbox, SandboxLimits, SubprocessSandbox
+from jobs.sandbox.allowlist import DEFAULT_ALLOW, Allowlist, operator_domains, upstreams_for_tests
 from jobs.sandbox.bubblewrap import check_bwrap, find_host_python
+from jobs.sandbox.fence import Fence, FencePolicy, Refusal
 from jobs.settings import Services
 from jobs.settings import Settings, SettingsError
 from jobs.types import Command, Trigger
 
+log = logging.getLogger("codexbot.sandbox")
 _apps: dict[tuple[str, str, str], GitHubApp] = {}
 
 
@@ -123,14 +127,43 @@ def build_agent(s: Settings, command: Command, config: RepoConfig, sandbox: Sand
                  prices=parse_prices(s.model_prices))
 
 
+def network_policy(s: Settings, config: RepoConfig, log: Callable[[str], None] | None = None) -> FencePolicy:
+    """What a run's fenced phases may reach: the operator's list, plus the repository's `[network] allow`
+    unless CODEXBOT_NETWORK_STRICT says otherwise (then the run log says it was ignored)."""
+    base = Allowlist(operator_domains(s.network_allow), upstreams_for_tests(s.network_test_upstreams))
+    base = base.extended(tuple(base.test_upstreams))
+    if s.network_strict:
+        if config.network_allow and log is not None:
+            log("[network] allow in .codexbot.toml is ignored: the operator set CODEXBOT_NETWORK_STRICT")
+        return FencePolicy(base, "the operator may allow it in CODEXBOT_NETWORK_ALLOW "
+                                 "(CODEXBOT_NETWORK_STRICT: [network] allow in .codexbot.toml is ignored)")
+    return FencePolicy(base.extended(config.network_allow))
+
+
+def log_refusal(log: Callable[[str], None], conn=None) -> Callable[[Refusal], None]:
+    """Each refused connection: one line in the run log, and counted in /metrics when there is a Redis."""
+    def report(refusal: Refusal) -> None:
+        log(refusal.line)
+        if conn is not None:
+            metrics.record(conn, "egress_refused", {"phase": refusal.phase, "kind": refusal.kind})
+    return report
+
+
+DEFAULT_FENCE = FencePolicy(Allowlist(DEFAULT_ALLOW))
+
+
 def make_sandbox(kind: str, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
-                 host_uid: int | None = None, host_gid: int | None = None) -> Sandbox:
+                 host_uid: int | None = None, host_gid: int | None = None, fence: FencePolicy | None = DEFAULT_FENCE,
+                 on_refused: Callable[[Refusal], None] = lambda refusal: log.warning("%s", refusal.line)) -> Sandbox:
     """The backend named by the settings: bubblewrap, or a plain subprocess (development only, loudly logged);
-    `budget` is shared when one run uses several sandboxes."""
+    `budget` is shared when one run uses several sandboxes. Phases with the network on are fenced by `fence`
+    (their own network namespace, out only through the egress proxy); `fence=None` gives them the host's
+    network, which only `codexbot run --unfenced-network` asks for."""
     if kind == "bwrap":
         bwrap = check_bwrap()
         return BubblewrapSandbox(workspace, limits=limits, budget=budget, bwrap=bwrap, host_uid=host_uid,
-                                 host_gid=host_gid, ro_paths=find_host_python(os.environ.get("PATH", SYSTEM_PATH)))
+                                 host_gid=host_gid, ro_paths=find_host_python(os.environ.get("PATH", SYSTEM_PATH)),
+                                 fence=Fence(fence, on_refused) if fence is not None else None)
     if kind == "subprocess":
         return SubprocessSandbox(workspace, limits=limits, budget=budget)
     raise ValueError(f"sandbox kind must be 'bwrap' or 'subprocess', not {kind!r}")

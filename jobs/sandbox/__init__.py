@@ -1,17 +1,25 @@
 """Run a shell command in a workspace with a timeout, limits, an output cap and a clean environment.
 
 The backends: bubblewrap (the default) and a plain subprocess (development only, loudly logged); jobs/run/wiring.py
-picks one. A container backend would be a third CommandRunner with its own launch().
+picks one. A container backend would be a third CommandRunner with its own launch(). The network fence
+(fence.py, egress.py, allowlist.py) is the only way out of a sandbox whose phase has the network on.
+
+Names are loaded on first use, so that settings can check the allowlist (jobs.sandbox.allowlist, pure data)
+without loading the backends into the web process.
 """
 
-from __future__ import annotations
+from importlib import import_module
 
-from jobs.sandbox.base import (PHASE_NETWORK, SANDBOX_HOME, SANDBOX_UID, SYSTEM_PATH, WORKSPACE, CommandResult,
-                               Sandbox, SetupSecret, build_env, looks_secret)
-from jobs.sandbox.bubblewrap import BubblewrapSandbox, check_bwrap, find_host_python
-from jobs.sandbox.limits import BudgetExhausted, RunBudget, SandboxCancelled, SandboxError, SandboxLimits
-from jobs.sandbox.local import SubprocessSandbox
+_WHERE = {"PHASE_NETWORK": "base", "SANDBOX_HOME": "base", "SANDBOX_UID": "base", "SYSTEM_PATH": "base",
+          "WORKSPACE": "base", "CommandResult": "base", "Sandbox": "base", "SetupSecret": "base", "build_env": "base",
+          "looks_secret": "base", "BubblewrapSandbox": "bubblewrap", "check_bwrap": "bubblewrap",
+          "find_host_python": "bubblewrap", "BudgetExhausted": "limits", "RunBudget": "limits",
+          "SandboxCancelled": "limits", "SandboxError": "limits", "SandboxLimits": "limits",
+          "SubprocessSandbox": "local"}
+__all__ = sorted(_WHERE)
 
-__all__ = ["BubblewrapSandbox", "BudgetExhausted", "CommandResult", "PHASE_NETWORK", "RunBudget", "SANDBOX_HOME",
-           "SANDBOX_UID", "SYSTEM_PATH", "Sandbox", "SetupSecret", "SandboxCancelled", "SandboxError", "SandboxLimits", "SubprocessSandbox",
-           "WORKSPACE", "build_env", "check_bwrap", "find_host_python", "looks_secret"]
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'jobs.sandbox' has no attribute {name!r}")
+    return getattr(import_module(f"jobs.sandbox.{_WHERE[name]}"), name)

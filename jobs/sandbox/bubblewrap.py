@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jobs.sandbox.base import DEFAULT_HOST_UID, SANDBOX_HOME, SANDBOX_UID, SYSTEM_PATH, WORKSPACE, build_env
 from jobs.sandbox.limits import RunBudget, SandboxError, SandboxLimits
+from jobs.sandbox.fence import Fence
 from jobs.sandbox.ownership import WorkspaceOwner
 from jobs.sandbox.hostdirs import EtcTree, SandboxHome
 from jobs.sandbox.process import Launch, limited_command, pids_in_namespace
@@ -28,12 +29,15 @@ KEPT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_DAC_READ_SEARCH")  
 
 
 class BubblewrapSandbox(CommandRunner):
-    """Commands run as an unprivileged host uid in new user, mount, PID, IPC, UTS and (by default) network namespaces."""
+    """Commands run as an unprivileged host uid in new user, mount, PID, IPC, UTS and network namespaces. With the
+    network on, a fenced sandbox keeps its own network namespace and reaches out only through the fence's
+    egress proxy; without a fence (an explicit choice: `codexbot run --unfenced-network`) it shares the host's."""
 
     def __init__(self, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
                  ro_paths: Sequence[Path] = (), bwrap: str = "bwrap", host_uid: int | None = None,
-                 host_gid: int | None = None):
+                 host_gid: int | None = None, fence: Fence | None = None):
         super().__init__(workspace, limits, budget)
+        self.fence = fence
         self.ro_paths = tuple(Path(p) for p in ro_paths)
         self.bwrap = bwrap
         self.path = ":".join([*(f"{p}/bin" for p in self.ro_paths), SYSTEM_PATH])
@@ -57,8 +61,15 @@ class BubblewrapSandbox(CommandRunner):
         """The uid the sandbox's commands have on the host."""
         return self.userns.host_uid if self.userns else os.geteuid()
 
+    def start_phase(self, phase: str, *, network: bool | None = None) -> None:
+        super().start_phase(phase, network=network)
+        if self.fence is not None:
+            self.fence.phase = phase
+
     def close(self) -> None:
-        """Free the namespace, /etc and home now rather than when the sandbox is collected."""
+        """Free the proxy, the namespace, /etc and home now rather than when the sandbox is collected."""
+        if self.fence is not None:
+            self.fence.close()
         self.etc.close()
         self.home.close()
         if self.userns is not None:
@@ -75,8 +86,13 @@ class BubblewrapSandbox(CommandRunner):
         info_read, info_write = os.pipe()
         os.set_blocking(info_read, False)
         environment = build_env(env, path=self.path, home=SANDBOX_HOME)
-        argv = [self.bwrap, *self._identity(), *namespaces(network), "--info-fd", str(info_write),
-                *self._mounts(), "--clearenv", "--setenv", "PATH", SYSTEM_PATH, "--chdir", WORKSPACE, "--",
+        fenced = network and self.fence is not None
+        if fenced:
+            environment.update(self.fence.env())
+            command = self.fence.wrap(command)
+        argv = [self.bwrap, *self._identity(), *namespaces(network and not fenced), "--info-fd", str(info_write),
+                *self._mounts(), *(self.fence.bwrap_args() if fenced else ()),
+                "--clearenv", "--setenv", "PATH", SYSTEM_PATH, "--chdir", WORKSPACE, "--",
                 *(DROP_TO_SANDBOX_USER if self.userns else ()),
                 *limited_command(command, self.limits, environment, (self.userns.fd,) if self.userns else ())]
         fds = [info_write, *([self.userns.fd] if self.userns else [])]
@@ -86,6 +102,8 @@ class BubblewrapSandbox(CommandRunner):
         finally:
             os.close(info_read)
             os.close(info_write)
+            if fenced:
+                self.fence.drain()
 
     def _identity(self) -> list[str]:
         if self.userns is None:  # the worker's own unprivileged uid; bwrap maps it to 1000

@@ -11,9 +11,10 @@ import os
 import socket
 import socketserver
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from jobs.sandbox.allowlist import Allowlist
 
 CONNECT_TIMEOUT = 10.0
 IDLE_TIMEOUT = 300.0
@@ -21,40 +22,41 @@ MAX_HEAD = 16 * 1024
 BUFFER = 64 * 1024
 
 
-@dataclass(frozen=True)
-class Allowlist:
-    """Domains a fenced phase may reach: a name matches itself and its subdomains."""
-
-    domains: tuple[str, ...]
-    # tests only (CODEXBOT_NETWORK_TEST_UPSTREAMS): a name served by a local test server, reached at that
-    # address; the only way past the refusal of loopback, and empty unless a test sets it
-    test_upstreams: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    def allows(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        return any(host == d or host.endswith("." + d) for d in (x.lower().lstrip(".") for x in self.domains))
-
-
 class Refused(Exception):
-    """The fence refused a destination; the message says why, for the run log."""
+    """The fence refused a destination; the message says why, for the run log. `kind`: "unlisted" (not on the
+    allowlist), "unsafe" (an address no setting allows, or a name resolving to one), "address" (an IP address,
+    while the allowlist holds names), "unresolved", or "malformed"."""
+
+    def __init__(self, message: str, host: str = "", kind: str = "malformed"):
+        super().__init__(message)
+        self.host, self.kind = host, kind
 
 
 def destination(allowlist: Allowlist, host: str, port: int) -> tuple[str, int]:
     """The address to connect to for host:port, or Refused: not on the allowlist, or not a global address."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and (not literal.is_global or literal.is_multicast):
+        raise Refused(f"{host} is a loopback, private, link-local or metadata address, which the sandbox may "
+                      "never reach", host, "unsafe")
+    if literal is not None:
+        raise Refused(f"{host} is an address; the network allowlist holds domain names", host, "address")
     if not allowlist.allows(host):
-        raise Refused(f"{host} is not on the network allowlist")
+        raise Refused(f"{host} is not on the network allowlist", host, "unlisted")
     if host.lower() in allowlist.test_upstreams:
         return allowlist.test_upstreams[host.lower()]
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise Refused(f"{host} does not resolve ({error})") from None
+        raise Refused(f"{host} does not resolve ({error})", host, "unresolved") from None
     addresses = [info[4][0] for info in found]
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if not ip.is_global or ip.is_multicast:
             raise Refused(f"{host} resolves to {address}, which the sandbox may never reach "
-                          "(loopback, private, link-local or metadata addresses)")
+                          "(loopback, private, link-local or metadata addresses)", host, "unsafe")
     return addresses[0], port
 
 
@@ -76,7 +78,7 @@ class _Handler(socketserver.StreamRequestHandler):
             host, port, forward = _target(method, target, version, rest)
             address = destination(self.server.allowlist, host, port)
         except Refused as error:
-            self.server.on_refused(f"{method} {target}", str(error))
+            self.server.on_refused(f"{method} {target}", error)
             return self._answer(403, str(error))
         try:
             upstream = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
@@ -119,7 +121,17 @@ def _target(method: str, target: str, version: str, rest: bytes) -> tuple[str, i
     host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "80")
     if not host or not port.isdigit():
         raise Refused(f"{target} names no host")
-    return host, int(port), f"{method} /{path} {version}\r\n".encode() + rest
+    return host, int(port), f"{method} /{path} {version}\r\n".encode() + _one_request(rest)
+
+
+_HOP_BY_HOP = (b"connection", b"proxy-connection", b"keep-alive", b"proxy-authorization")
+
+
+def _one_request(head: bytes) -> bytes:
+    """The headers with `Connection: close`: the upstream connection serves this one request, so a client that
+    keeps its proxy connection alive opens a new one (checked anew) for its next request, to whatever host."""
+    lines = [line for line in head.split(b"\r\n") if line and line.split(b":", 1)[0].strip().lower() not in _HOP_BY_HOP]
+    return b"\r\n".join([*lines, b"Connection: close", b"", b""])
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
@@ -148,7 +160,7 @@ class EgressProxy(socketserver.ThreadingUnixStreamServer):
 
     daemon_threads = True
 
-    def __init__(self, path: Path, allowlist: Allowlist, on_refused: Callable[[str, str], None]):
+    def __init__(self, path: Path, allowlist: Allowlist, on_refused: Callable[[str, Refused], None]):
         self.allowlist, self.on_refused = allowlist, on_refused
         super().__init__(str(path), _Handler)
         os.chmod(path, 0o666)  # the sandbox's uid connects

@@ -10,12 +10,15 @@ import threading
 
 import pytest
 
-from jobs.sandbox.egress import Allowlist, EgressProxy
+from jobs.sandbox.allowlist import Allowlist
+from jobs.sandbox.egress import EgressProxy
 
 
 class Index(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802  (http.server's name)
         body = f"index at {self.path}\n".encode()
+        if self.path == "/headers":
+            body = "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items()).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -39,7 +42,7 @@ def proxy(tmp_path, upstream):
     refused: list[tuple[str, str]] = []
     allow = Allowlist(("pypi.test", "localhost", "169.254.169.254", "10.0.0.1", "fd00::1", "ten.test"),
                       test_upstreams={"pypi.test": ("127.0.0.1", upstream)})
-    server = EgressProxy(tmp_path / "egress.sock", allow, lambda what, why: refused.append((what, why))).start()
+    server = EgressProxy(tmp_path / "egress.sock", allow, lambda what, why: refused.append((what, str(why)))).start()
     server.refused = refused
     yield server
     server.close()
@@ -59,7 +62,8 @@ def ask(proxy, request: bytes) -> bytes:
 @pytest.mark.parametrize("target, reason", [
     ("example.org:443", "example.org is not on the network allowlist"),
     ("localhost:6379", "localhost resolves to"),
-    ("169.254.169.254:80", "169.254.169.254 resolves to 169.254.169.254, which the sandbox may never reach"),
+    ("169.254.169.254:80", "169.254.169.254 is a loopback, private, link-local or metadata address"),
+    ("8.8.8.8:53", "8.8.8.8 is an address; the network allowlist holds domain names"),
     ("10.0.0.1:5432", "which the sandbox may never reach"),
     ("[fd00::1]:80", "which the sandbox may never reach"),
 ])
@@ -81,3 +85,12 @@ def test_an_allowed_upstream_answers_through_the_proxy(proxy):
                         b"GET /simple/x/ HTTP/1.1\r\nHost: pypi.test\r\nConnection: close\r\n\r\n")
     assert tunnel.startswith(b"HTTP/1.1 200 Connection established") and b"index at /simple/x/" in tunnel
     assert proxy.refused == []
+
+
+def test_a_plain_http_request_gets_its_own_upstream_connection(proxy):
+    """A keep-alive client's next request may name another host: it must come back through the check."""
+    answer = ask(proxy, b"GET http://pypi.test/headers HTTP/1.1\r\nHost: pypi.test\r\n"
+                        b"Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic eDp5\r\n\r\n")
+    headers = answer.split(b"\r\n\r\n", 1)[1].decode()
+    assert "connection: close" in headers
+    assert "proxy-connection" not in headers and "proxy-authorization" not in headers

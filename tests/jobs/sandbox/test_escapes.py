@@ -99,15 +99,18 @@ def test_a_listener_on_the_host_loopback_cannot_be_reached(sandbox, host_listene
     assert "connected" not in result.output.lower()
 
 
-def test_redis_of_the_worker_cannot_be_reached(sandbox, redis_server):
+@pytest.mark.parametrize("network", [False, True], ids=["network-off", "network-on-fenced"])
+def test_redis_of_the_worker_cannot_be_reached(sandbox, redis_server, network):
     port = redis_server.url.rsplit(":", 1)[1].split("/")[0]
-    result = sandbox.run(f"(printf 'PING\\r\\n' > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo REACHED-REDIS")
+    result = sandbox.run(f"(printf 'PING\\r\\n' > /dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo REACHED-REDIS",
+                         network=network)
     assert "REACHED-REDIS" not in result.output
 
 
-def test_the_only_network_interface_is_an_isolated_loopback(sandbox):
+@pytest.mark.parametrize("network", [False, True], ids=["network-off", "network-on-fenced"])
+def test_the_only_network_interface_is_an_isolated_loopback(sandbox, network):
     result = sandbox.run("ip -o link 2>/dev/null; echo ---; tail -n +3 /proc/net/dev | cut -d: -f1; echo ---; "
-                         "ls /sys/class/net 2>/dev/null; ip -4 -o addr 2>/dev/null")
+                         "ls /sys/class/net 2>/dev/null; ip -4 -o addr 2>/dev/null", network=network)
     links, devices, rest = result.output.split("---\n")
     assert [line.split(":")[1].strip() for line in links.splitlines()] in (["lo"], [])  # [] where ip is missing
     assert devices.split() == ["lo"]

@@ -176,15 +176,23 @@ def test_network_is_off_by_default(sandbox, host_listener):
 
 
 @needs_bwrap
-def test_network_is_on_when_asked(sandbox, host_listener):
-    result = sandbox.run(connect_command(host_listener), network=True)
+def test_network_on_without_a_fence_is_the_hosts_network(workspace, host_listener):
+    """What `codexbot run --unfenced-network` gives: the reach the fence exists to take away."""
+    result = make_sandbox("bwrap", workspace, fence=None).run(connect_command(host_listener), network=True)
     assert (result.exit_code, result.output.strip()) == (0, "connected")
+
+
+@needs_bwrap
+def test_network_on_behind_the_fence_never_reaches_the_hosts_loopback(sandbox, host_listener):
+    result = sandbox.run(connect_command(host_listener), network=True)
+    assert result.exit_code != 0 and "connected" not in result.output
 
 
 @needs_bwrap
 @pytest.mark.parametrize("phase, network, connects", [
     ("setup", None, True), ("agent", None, False), ("agent", True, True), ("setup", False, False)])
-def test_each_phase_has_its_network_default(sandbox, host_listener, phase, network, connects):
+def test_each_phase_has_its_network_default(workspace, host_listener, phase, network, connects):
+    sandbox = make_sandbox("bwrap", workspace, fence=None)
     sandbox.start_phase(phase, network=network)
     result = sandbox.run(connect_command(host_listener))
     assert ("connected" in result.output) is connects
