@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -108,3 +110,28 @@ def test_apply_flag_applies_and_runs_dir_moves_the_record(checkout, emulator, tm
     (record,) = [path for path in runs.iterdir() if path.is_dir()]
     assert json.loads((record / "meta.json").read_text())["applied"] is True
     assert not (checkout / ".codexbot").exists()
+
+
+@pytest.fixture
+def host_service():
+    """A service on this machine's loopback, as a developer's laptop has (a database, a model server)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_local_runs_setup_is_fenced_unless_the_user_gives_that_up(checkout, emulator, host_service):
+    (checkout / ".codexbot.toml").write_text(
+        f'[setup]\ncommands = ["curl -sf -m 5 -o /dev/null http://localhost:{host_service}/"]\n')
+    fenced = codexbot(checkout, "run", "fix the failing test", "--no-apply", "--json", env=model_env(emulator))
+    assert fenced.returncode == 1 and json.loads(fenced.stdout)["status"] == "failed"
+    assert ("setup tried to reach localhost, refused: localhost is this machine's loopback, which the sandbox may "
+            "never reach; no setting allows that") in fenced.stderr
+    assert "the setup command `curl" in json.loads(fenced.stdout)["error"]
+
+    unfenced = codexbot(checkout, "run", "fix the failing test", "--no-apply", "--json", "--unfenced-network",
+                        env=model_env(emulator))
+    assert unfenced.returncode == 0, unfenced.stderr
+    assert "WARNING: --unfenced-network: setup" in unfenced.stderr

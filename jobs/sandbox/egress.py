@@ -43,6 +43,8 @@ def destination(allowlist: Allowlist, host: str, port: int) -> tuple[str, int]:
                       "never reach", host, "unsafe")
     if literal is not None:
         raise Refused(f"{host} is an address; the network allowlist holds domain names", host, "address")
+    if host.lower().rstrip(".") == "localhost" or host.lower().rstrip(".").endswith(".localhost"):
+        raise Refused(f"{host} is this machine's loopback, which the sandbox may never reach", host, "unsafe")
     if not allowlist.allows(host):
         raise Refused(f"{host} is not on the network allowlist", host, "unlisted")
     if host.lower() in allowlist.test_upstreams:
