@@ -26,7 +26,9 @@ class SandboxLimits:
     command_seconds: float = 600  # wall time of one command; a caller's timeout can only shorten it
     cpu_seconds: int = 600  # CPU time of one process
     memory_mb: int = 2048  # resident memory of all of a command's processes together
-    address_space_mb: int = 8192  # virtual memory of one process: allocations fail beyond it
+    data_mb: int = 8192  # memory one process may allocate (RLIMIT_DATA): allocations fail beyond it; address
+    # space reserved but not written (WebAssembly's guard regions, JIT code ranges) does not count, unlike
+    # RLIMIT_AS, which broke Node's Wasm and fetch()
     processes: int = 512  # processes and threads alive at once
     file_size_mb: int = 1024  # size any one file may grow to
     tmp_mb: int = 512  # each of /tmp and /dev/shm (they live in memory; each command gets fresh ones)
@@ -110,8 +112,8 @@ def explain_exit(exit_code: int, output: str, limits: SandboxLimits) -> tuple[st
         return "processes", (f"process limit reached: at most {limits.processes} processes and threads "
                              "may run at once")
     if exit_code != 0 and _NO_MEMORY.search(output):
-        return "address_space_mb", (f"the command ran out of memory: a process may use at most "
-                                    f"{limits.address_space_mb} MB")
+        return "data_mb", (f"a process could not allocate memory: each may allocate at most {limits.data_mb} MB "
+                           f"(RLIMIT_DATA), and all of a command's processes together may use {limits.memory_mb} MB")
     return "", ""
 
 

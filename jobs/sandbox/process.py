@@ -189,8 +189,8 @@ def limited_command(command: str, limits: SandboxLimits, env: Mapping[str, str] 
     (LD_PRELOAD would run code there). Plain `ulimit -X n` sets soft and hard limits, so the command cannot
     raise them again; the hard CPU limit comes 5 s after the soft one: SIGXCPU first (reported), then SIGKILL.
     """
-    kib = 1024  # bash counts -f and -v in KiB
-    limit = (f"ulimit -c 0 -f {limits.file_size_mb * kib} -u {limits.processes} -v {limits.address_space_mb * kib}"
+    kib = 1024  # bash counts -f and -d in KiB
+    limit = (f"ulimit -c 0 -f {limits.file_size_mb * kib} -u {limits.processes} -d {limits.data_mb * kib}"
              f" && ulimit -S -t {limits.cpu_seconds} && ulimit -H -t {limits.cpu_seconds + 5} || exit 126;")
     exports = [f"{key}={shlex.quote(value)}" for key, value in (env or {}).items()]
     # descriptors the launch needed (the user namespace bwrap entered) are closed before the command runs

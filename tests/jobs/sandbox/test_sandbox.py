@@ -301,10 +301,10 @@ def test_missing_bwrap_is_a_clear_error(workspace, tmp_path, monkeypatch):
 
 @needs_bwrap
 def test_per_process_limits_are_set_inside(workspace):
-    limits = SandboxLimits(cpu_seconds=77, processes=99, file_size_mb=3, address_space_mb=4096)
+    limits = SandboxLimits(cpu_seconds=77, processes=99, file_size_mb=3, data_mb=4096)
     result = make_sandbox("bwrap", workspace, limits=limits).run(
-        "ulimit -St; ulimit -Ht; ulimit -u; ulimit -f; ulimit -v; ulimit -c")
-    assert result.output.split() == ["77", "82", "99", str(3 * 1024), str(4096 * 1024), "0"]
+        "ulimit -St; ulimit -Ht; ulimit -u; ulimit -f; ulimit -d; ulimit -c; ulimit -v")
+    assert result.output.split() == ["77", "82", "99", str(3 * 1024), str(4096 * 1024), "0", "unlimited"]
 
 
 @needs_bwrap
@@ -334,11 +334,23 @@ def test_a_command_over_the_memory_limit_is_killed_and_told(workspace):
 
 
 @needs_bwrap
-def test_running_out_of_address_space_is_told(workspace):
-    sandbox = make_sandbox("bwrap", workspace, limits=SandboxLimits(address_space_mb=256))
+def test_running_out_of_allocatable_memory_is_told(workspace):
+    sandbox = make_sandbox("bwrap", workspace, limits=SandboxLimits(data_mb=256))
     result = sandbox.run("python3 -c 'bytearray(1 << 30)'")
-    assert result.limit == "address_space_mb" and "MemoryError" in result.output
-    assert "the command ran out of memory: a process may use at most 256 MB" in result.notice
+    assert result.limit == "data_mb" and "MemoryError" in result.output
+    assert ("a process could not allocate memory: each may allocate at most 256 MB (RLIMIT_DATA), and all of a "
+            "command's processes together may use 2048 MB") in result.notice
+
+
+@needs_bwrap
+def test_webassembly_and_its_reserved_address_space_work_in_the_sandbox(workspace):
+    """V8 reserves ~10 GB of address space per Wasm memory (guard regions) and writes little of it; a limit on
+    address space (RLIMIT_AS) made every Wasm module, and Node's fetch(), fail here."""
+    script = ("const m = new WebAssembly.Memory({initial: 1}); "
+              "WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))"
+              ".then(() => console.log('wasm ok', m.buffer.byteLength, typeof fetch))")
+    result = make_sandbox("bwrap", workspace).run(f'node -e "{script}"')
+    assert (result.exit_code, result.output, result.limit) == (0, "wasm ok 65536 function\n", "")
 
 
 @needs_bwrap
@@ -393,7 +405,7 @@ def test_limits_must_be_positive():
 @pytest.mark.parametrize("code, output, limit", [
     (153, "", "file_size_mb"), (1, "bash: line 1: 12 File size limit exceeded (core dumped) head", "file_size_mb"),
     (152, "", "cpu_seconds"), (1, "bash: fork: retry: Resource temporarily unavailable", "processes"),
-    (1, "RuntimeError: can't start new thread", "processes"), (1, "MemoryError", "address_space_mb"),
+    (1, "RuntimeError: can't start new thread", "processes"), (1, "MemoryError", "data_mb"),
     (0, "no MemoryError here, the program handled it", ""), (1, "ordinary failure", "")])
 def test_limits_are_recognised_from_exit_status_and_output(code, output, limit):
     assert explain_exit(code, output, SandboxLimits())[0] == limit
