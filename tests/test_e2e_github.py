@@ -147,6 +147,24 @@ def test_a_model_error_leaves_a_clear_failure_comment(stack, redis_conn):
     assert stack.github.list_pulls(REPO) == []
 
 
+def test_a_failed_setup_command_shows_what_it_printed(stack, redis_conn):
+    """pip's or npm's own error is what a user needs; the exit code alone says nothing."""
+    failing = "printf 'Collecting nope\\\\nERROR: No matching distribution found for nope ```\\\\n'; exit 1"
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": f'[setup]\ncommands = ["{failing}"]\n'}, "setup")
+    stack.model.set_script([{"tool_calls": [{"name": "finish", "arguments": {"summary": "x"}}]}])
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and run.error.startswith("the setup command `printf")
+    assert "failed with exit code 1; fix [setup] in .codexbot.toml" in run.error
+    log = "\n".join(read_log(redis_conn, run_id))
+    assert "setup output (the last 60 lines):\nCollecting nope\nERROR: No matching distribution found" in log
+    tracking = [c["body"] for c in bot_comments(stack, number) if run_id in c["body"]]
+    assert "\n````text\nCollecting nope\nERROR: No matching distribution found for nope ```\n````\n" in tracking[0]
+    assert stack.model.requests == []
+
+
 def test_help_command_gets_a_reply_and_runs_nothing(stack, redis_conn):
     number = issue(stack)
     stack.github.comment_as("alice", REPO, number, "/codex fix it --attempts 9")

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 PHASES = ("queued", "checking out", "setting up", "agent working", "tests", "publishing")
 _ICONS = {"succeeded": "🚀", "failed": "😕", "cancelled": "⏹️"}
+
+
+def code_block(text: str) -> str:
+    """Text as a fenced code block that nothing in it can close (a fence longer than any backtick run)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def marker(run_id: str) -> str:
@@ -21,13 +29,15 @@ class Progress:
     phase: str = "queued"
     outcome: str = ""  # "", "succeeded", "failed", "cancelled"
     message: str = ""  # the result, or the one sentence that says what went wrong
-    detail: str = ""   # e.g. "step 4 of 30"
+    detail: str = ""   # e.g. "step 4 of 30"; with an outcome, output that explains it (shown as code)
 
 
 def render_tracking(p: Progress) -> str:
     lines = [marker(p.run_id)]
     if p.outcome:
         lines.append(f"{_ICONS.get(p.outcome, '')} **codexbot run {p.outcome}**: {p.message}".replace("  ", " "))
+        if p.detail:
+            lines += ["", code_block(p.detail)]
     else:
         lines.append("👀 **codexbot is on it.** I'll update this comment as the run goes.")
     lines.append("")

@@ -24,8 +24,23 @@ from jobs.sandbox import Sandbox, SetupSecret
 NO_CHANGE = "the agent finished without changing any file"
 
 
+SETUP_LOG_LINES = 60  # of a failed setup command's output, in the run log
+EXCERPT_LINES, EXCERPT_CHARS = 12, 1500  # on the tracking comment
+
+
 class SetupFailed(RuntimeError):
-    """A `[setup] commands` entry failed; the message names it and where to fix it."""
+    """A `[setup] commands` entry failed; the message names it and where to fix it, `excerpt` is the end of
+    what it printed (npm's or pip's own error), for the tracking comment."""
+
+    def __init__(self, message: str, excerpt: str = ""):
+        super().__init__(message)
+        self.excerpt = excerpt
+
+
+def output_tail(output: str, lines: int, chars: int = 0) -> str:
+    """The last lines of a command's output (and at most `chars` of them), without trailing blank lines."""
+    tail = "\n".join(output.rstrip().splitlines()[-lines:])
+    return tail[-chars:] if chars else tail
 
 
 class AttemptEvents(Protocol):
@@ -122,8 +137,10 @@ def run_setup_commands(sandbox: Sandbox, config: RepoConfig, log: Callable[[str]
         result = sandbox.run(command, timeout=config.test_timeout, env=env)
         log(f"setup: {command} (exit {result.exit_code}, {result.duration:.1f} s)")
         if result.exit_code != 0:
+            if result.output.strip():
+                log(f"setup output (the last {SETUP_LOG_LINES} lines):\n" + output_tail(result.output, SETUP_LOG_LINES))
             raise SetupFailed(f"the setup command `{command}` failed with exit code {result.exit_code}; "
-                              f"fix [setup] in {FILE_NAME}")
+                              f"fix [setup] in {FILE_NAME}", output_tail(result.output, EXCERPT_LINES, EXCERPT_CHARS))
 
 
 def _test_command(plan: AttemptPlan) -> str | None:

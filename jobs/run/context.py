@@ -95,12 +95,13 @@ class RunContext:
             except ForgeError as exc:  # a missed progress edit is not worth ending the run for
                 self.log(f"could not update the tracking comment: {exc}")
 
-    def finish(self, outcome: str, message: str) -> str:
-        """Show the outcome on the forge, then record it: a worker killed in between leaves the run to retry."""
+    def finish(self, outcome: str, message: str, excerpt: str = "") -> str:
+        """Show the outcome on the forge, then record it: a worker killed in between leaves the run to retry.
+        `excerpt`: output that explains a failure (a setup command's last lines), shown under the sentence."""
         message = self.redact(message)
         self.log(f"run {outcome}: {message}")
         try:
-            self.tracking.show("done", outcome=outcome, message=message)
+            self.tracking.show("done", detail=self.redact(excerpt), outcome=outcome, message=message)
             self.react("rocket" if outcome == "succeeded" else "confused")
         except ForgeError as exc:
             self.log(f"could not report the outcome on the forge: {exc}")

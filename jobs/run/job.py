@@ -51,7 +51,7 @@ def run_job(services: Services, run_id: str, body: Callable[[RunContext], str], 
     except (RunCancelled, SandboxCancelled) as exc:
         return _end(run, journal, "cancelled", str(exc))
     except (RunFailed, *KNOWN_FAILURES) as exc:
-        return _end(run, journal, "failed", str(exc))
+        return _end(run, journal, "failed", str(exc), getattr(exc, "excerpt", ""))
     except Exception as exc:  # the job boundary: say so on the issue, then let RQ record it
         journal.log("internal error:\n" + traceback.format_exc())
         _end(run, journal, "failed", f"codexbot hit an internal error ({type(exc).__name__}); the run log has details")
@@ -75,9 +75,9 @@ def open_run(services: Services, task: Task, record: runs.Run, journal: RunJourn
     return RunContext(services, task, journal, forge, tracking, link)
 
 
-def _end(run: RunContext | None, journal: RunJournal, outcome: str, message: str) -> str:
+def _end(run: RunContext | None, journal: RunJournal, outcome: str, message: str, excerpt: str = "") -> str:
     if run is not None:
-        return run.finish(outcome, message)
+        return run.finish(outcome, message, excerpt)
     message = journal.redact(message)
     journal.log(f"run {outcome}: {message}")
     return journal.record_end(outcome, message)
