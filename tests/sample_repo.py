@@ -13,6 +13,11 @@ FILES = {
 
 FIXED_CALC = 'def add(a, b):\n    """Return the sum of a and b."""\n    return a + b\n'
 
+NOT_A_FIX = [  # the agent changes a file but not the bug: the tests still fail afterwards
+    {"tool_calls": [{"name": "write_file", "arguments": {"path": "calc.py", "content": FILES["calc.py"]
+                                                         + "\n\ndef sub(a, b):\n    return a - b\n"}}]},
+    {"tool_calls": [{"name": "finish", "arguments": {"summary": "Added sub."}}]}]
+
 SUMMARY = "Fix `add`: it subtracted instead of adding, so `test_add` failed. The test passes now."
 
 

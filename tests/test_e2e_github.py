@@ -195,3 +195,25 @@ def test_run_page_needs_the_signed_link(stack, redis_conn):
     assert page.status_code == 200 and "succeeded" in page.text and "phase: tests" in page.text
     assert requests.get(link.split("?")[0], timeout=5).status_code == 403
     assert requests.get(link.replace("sig=", "sig=x"), timeout=5).status_code == 403
+
+
+def test_a_change_whose_tests_fail_opens_a_draft_that_closes_nothing(stack, redis_conn):
+    stack.model.set_script(sample_repo.NOT_A_FIX)
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    [pull] = stack.github.list_pulls(REPO)
+    assert pull["draft"] is True and f"Fixes #{number}" not in pull["body"]
+    assert pull["body"].startswith("> [!WARNING]\n> **A draft: the tests fail with this change** (tests failed: "
+                                   "0 passed, 1 failed")
+    assert f"it does not close #{number}." in pull["body"]
+    assert run.status == "succeeded" and "as a draft: the tests fail with the change" in (
+        "\n".join(read_log(redis_conn, run_id)))
+    [tracking] = [c["body"] for c in bot_comments(stack, number) if f"codexbot:run={run_id}" in c["body"]]
+    assert "⚠️ **codexbot run needs attention**: opened" in tracking and "🚀" not in tracking
+    [asked] = [c for c in stack.github.comments(REPO, number) if c["body"] == "/codex fix the failing test"]
+    record = stack.github.state.comment(stack.github.state.repo(REPO), asked["id"])
+    assert {r["content"] for r in record["reactions"]} == {"eyes", "confused"}
+    [check] = stack.github.check_runs(REPO)
+    assert check["conclusion"] == "failure"

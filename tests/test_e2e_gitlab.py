@@ -104,3 +104,18 @@ def test_no_stored_token_is_one_clear_sentence(stack, redis_conn):
     run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix it"))
     work(stack)
     assert "codexbot gitlab add-token octo/calc" in load_run(redis_conn, run_id).error
+
+
+def test_a_change_whose_tests_fail_opens_a_draft_merge_request_that_closes_nothing(stack, redis_conn):
+    stack.model.set_script(sample_repo.NOT_A_FIX)
+    issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "test_add fails", author="alice")
+    run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix the failing test"))
+    work(stack)
+    assert load_run(redis_conn, run_id).status == "succeeded"
+    [mr] = stack.gitlab.merge_requests(PROJECT)
+    assert mr["title"] == "Draft: fix the failing test" and mr["draft"] is True
+    assert f"Closes #{issue['iid']}" not in mr["description"] and "A draft: the tests fail" in mr["description"]
+    [note] = bot_notes(stack, issue["iid"])
+    assert "needs attention" in note["body"]
+    awards = {a["name"] for a in stack.gitlab.award_emoji(PROJECT, issue["iid"], note_id=_note_id(stack, issue["iid"]))}
+    assert "rocket" not in awards and "confused" in awards

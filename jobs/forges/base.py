@@ -60,6 +60,7 @@ class PullRequest:
     state: str
     title: str
     body: str
+    draft: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,8 @@ class Forge(Protocol):
 
     def find_pull_request(self, head_branch: str) -> PullRequest | None: ...
 
-    def open_pull_request(self, head_branch: str, base_branch: str, title: str,
-                          body: str) -> PullRequest: ...
+    def open_pull_request(self, head_branch: str, base_branch: str, title: str, body: str,
+                          draft: bool = False) -> PullRequest: ...
 
     def update_pull_request(self, number: int, *, title: str | None = None,
                             body: str | None = None) -> PullRequest: ...

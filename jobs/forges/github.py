@@ -147,9 +147,10 @@ class GitHubForge:
         return pulls[0] if pulls else None
 
     @remint_once
-    def open_pull_request(self, head_branch: str, base_branch: str, title: str,
-                          body: str) -> PullRequest:
-        """The pull request from head_branch, opened only if none exists (open or closed)."""
+    def open_pull_request(self, head_branch: str, base_branch: str, title: str, body: str,
+                          draft: bool = False) -> PullRequest:
+        """The pull request from head_branch, opened only if none exists (open or closed); `draft` opens it as
+        a draft, which cannot be merged until someone marks it ready."""
         existing = self.find_pull_request(head_branch)
         if existing is not None:
             return existing
@@ -157,7 +158,7 @@ class GitHubForge:
                            "pull_requests: write"):
             try:
                 return pull_of(self._repo.create_pull(base=base_branch, head=head_branch, title=title,
-                                                    body=body))
+                                                    body=body, draft=draft))
             except github.GithubException as error:
                 if error.status != 422 or "already exists" not in detail_of(error):
                     raise

@@ -13,7 +13,7 @@ from requests.adapters import HTTPAdapter
 
 from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgeUnavailable,
                               GitCredentials, Issue, PullRequest, Repository, decode_text)
-from jobs.forges.gitlab_shapes import ADD_TOKEN, detail_of, explain_error, state_of
+from jobs.forges.gitlab_shapes import ADD_TOKEN, detail_of, explain_error, is_draft_title, state_of
 from jobs.forges.retrying import ApiWatch, forge_retry
 
 # GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
@@ -139,8 +139,11 @@ class GitLabForge:
         found.sort(key=lambda p: (p.state == "open", p.number), reverse=True)
         return found[0] if found else None
 
-    def open_pull_request(self, head_branch: str, base_branch: str, title: str, body: str) -> PullRequest:
-        """The merge request from head_branch, opened only if none exists; the body is used as given."""
+    def open_pull_request(self, head_branch: str, base_branch: str, title: str, body: str,
+                          draft: bool = False) -> PullRequest:
+        """The merge request from head_branch, opened only if none exists; the body is used as given. A draft
+        is a title starting with "Draft:", GitLab's own way (it cannot be merged until the prefix goes)."""
+        title = f"Draft: {title}" if draft and not is_draft_title(title) else title
         existing = self.find_pull_request(head_branch)
         if existing is not None:
             return existing
@@ -257,7 +260,7 @@ class GitLabForge:
         return PullRequest(number=mr["iid"], url=mr["web_url"], head_branch=mr["source_branch"],
                            head_repo=self._source_path(mr["source_project_id"]), head_sha=mr.get("sha") or "",
                            base_branch=mr["target_branch"], state=state_of(mr["state"]), title=mr["title"],
-                           body=mr.get("description") or "")
+                           body=mr.get("description") or "", draft=bool(mr.get("draft")) or is_draft_title(mr["title"]))
 
     def _source_path(self, project_id: int) -> str | None:
         """The source project's path; None for a fork the token cannot see (or that was deleted)."""

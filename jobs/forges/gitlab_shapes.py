@@ -31,6 +31,11 @@ def explain_error(error: GitlabError, action: str, missing: str) -> ForgeError:
     return ForgeError(f"GitLab refused to {action} ({status}: {detail}): fix what it names, then retry")
 
 
+def is_draft_title(title: str) -> bool:
+    """GitLab's draft markers at the start of a merge request's title."""
+    return title.lower().startswith(("draft:", "[draft]", "(draft)"))
+
+
 def state_of(state: str) -> str:
     """GitLab's "opened" as GitHub's "open"; closed, merged and locked stay as they are."""
     return "open" if state == "opened" else state

@@ -48,8 +48,16 @@ def pull_request_title(task_text: str) -> str:
 
 def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, diffstat: str, link: str,
                       test_note: str = "") -> str:
-    lines = [quiet(summary[:MAX_SUMMARY]).strip() or "_The agent gave no summary._", ""]
-    if not trigger.is_pull_request:
+    """The description; when the tests fail after the change, the pull request is a draft that says so first
+    and closes nothing."""
+    draft = tests is not None and not tests.ok
+    lines = []
+    if draft:
+        lines += [f"> [!WARNING]\n> **A draft: the tests fail with this change** ({tests.summary()}). Review it, ask "
+                  f"for a fix with a `/codex …` comment here, or close it"
+                  + ("." if trigger.is_pull_request else f"; it does not close #{trigger.number}."), ""]
+    lines += [quiet(summary[:MAX_SUMMARY]).strip() or "_The agent gave no summary._", ""]
+    if not trigger.is_pull_request and not draft:
         # both forges close the issue when the change merges; each has its own customary word
         lines += [f"{'Closes' if trigger.forge == 'gitlab' else 'Fixes'} #{trigger.number}", ""]
     lines += [f"Requested by @{trigger.author}.", "", "### Tests", ""]

@@ -30,12 +30,16 @@ class Progress:
     outcome: str = ""  # "", "succeeded", "failed", "cancelled"
     message: str = ""  # the result, or the one sentence that says what went wrong
     detail: str = ""   # e.g. "step 4 of 30"; with an outcome, output that explains it (shown as code)
+    attention: bool = False  # succeeded, but its tests fail: a draft for someone to look at
 
 
 def render_tracking(p: Progress) -> str:
     lines = [marker(p.run_id)]
     if p.outcome:
-        lines.append(f"{_ICONS.get(p.outcome, '')} **codexbot run {p.outcome}**: {p.message}".replace("  ", " "))
+        if p.attention:
+            lines.append(f"⚠️ **codexbot run needs attention**: {p.message}")
+        else:
+            lines.append(f"{_ICONS.get(p.outcome, '')} **codexbot run {p.outcome}**: {p.message}".replace("  ", " "))
         if p.detail:
             lines += ["", code_block(p.detail)]
     else:
@@ -69,7 +73,7 @@ def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ..
 class NoTracking:
     """A run with no issue to comment on (delegated from a terminal): its log and `codexbot status` show it."""
 
-    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "") -> None:
+    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "", attention: bool = False) -> None:
         return None
 
     def due(self, every: float) -> bool:
@@ -85,9 +89,9 @@ class TrackingComment:
         self.comment_id, self.remember = comment_id, remember
         self.edited = 0.0  # monotonic time of the last edit, for rate limiting step updates
 
-    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "") -> None:
+    def show(self, phase: str, detail: str = "", outcome: str = "", message: str = "", attention: bool = False) -> None:
         self.edited = time.monotonic()
-        body = self.redact(render_tracking(Progress(self.run_id, self.link, phase, outcome, message, detail)))
+        body = self.redact(render_tracking(Progress(self.run_id, self.link, phase, outcome, message, detail, attention)))
         if self.comment_id is None:
             found = self.forge.find_comment(self.number, marker(self.run_id))
             self.comment_id = found.id if found else self.forge.comment(self.number, body).id

@@ -95,14 +95,16 @@ class RunContext:
             except ForgeError as exc:  # a missed progress edit is not worth ending the run for
                 self.log(f"could not update the tracking comment: {exc}")
 
-    def finish(self, outcome: str, message: str, excerpt: str = "") -> str:
+    def finish(self, outcome: str, message: str, excerpt: str = "", attention: bool = False) -> str:
         """Show the outcome on the forge, then record it: a worker killed in between leaves the run to retry.
-        `excerpt`: output that explains a failure (a setup command's last lines), shown under the sentence."""
+        `excerpt`: output that explains a failure (a setup command's last lines), shown under the sentence;
+        `attention`: the change is there but its tests fail, so no 🚀."""
         message = self.redact(message)
         self.log(f"run {outcome}: {message}")
         try:
-            self.tracking.show("done", detail=self.redact(excerpt), outcome=outcome, message=message)
-            self.react("rocket" if outcome == "succeeded" else "confused")
+            self.tracking.show("done", detail=self.redact(excerpt), outcome=outcome, message=message,
+                               attention=attention)
+            self.react("rocket" if outcome == "succeeded" and not attention else "confused")
         except ForgeError as exc:
             self.log(f"could not report the outcome on the forge: {exc}")
         return self.journal.record_end(outcome, message)

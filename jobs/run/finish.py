@@ -59,10 +59,13 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
                                result.tests, prepared.push_branch, run.run_id, run.link, run.redact)
     body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link)
     table = f"\n\n### Attempts\n\n{attempts_table}\n" if attempts_table else ""
+    failing = result.tests is not None and not result.tests.ok
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
-                                       pull_request_title(trigger.command.text), run.redact(body + table))
+                                       pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)
     verdict = result.tests.summary() if result.tests else "no tests were run"
+    if failing:
+        return f"opened {pull.url} as a draft: the tests fail with the change ({verdict}).{table}"
     return f"opened {pull.url} ({verdict}).{table}"
 
 
@@ -92,6 +95,6 @@ def _open_delegated_pull_request(run: RunContext, prepared: Prepared, result: At
     body = pull_request_body(replace(trigger, is_pull_request=True), result.agent.summary, result.tests,
                              workspace.diff_stat(run.workdir, prepared.base_sha), run.link)
     pull = run.forge.open_pull_request(branch, prepared.repo.default_branch, pull_request_title(trigger.command.text),
-                                       run.redact(body))
+                                       run.redact(body), draft=result.tests is not None and not result.tests.ok)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url, branch=branch)
     return f"; opened {pull.url}"

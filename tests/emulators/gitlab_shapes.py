@@ -59,7 +59,7 @@ class Shapes:
         sha = self.resolve_sha(project, mr["source_branch"]) or mr["sha"]
         return {**self._noteable(project, mr), "source_branch": mr["source_branch"],
                 "target_branch": mr["target_branch"], "source_project_id": project["id"],
-                "target_project_id": project["id"], "sha": sha, "draft": False, "work_in_progress": False,
+                "target_project_id": project["id"], "sha": sha, "draft": _draft(mr), "work_in_progress": _draft(mr),
                 "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
                 "web_url": f"{self.url}/{path}/-/merge_requests/{iid}",
                 "references": {"short": f"!{iid}", "relative": f"!{iid}", "full": f"{path}!{iid}"}}
@@ -130,7 +130,7 @@ class Shapes:
                 "target_branch": mr["target_branch"], "source_project_id": project["id"],
                 "target_project_id": project["id"], "source": self.hook_project(project),
                 "target": self.hook_project(project), "merge_status": "can_be_merged",
-                "detailed_merge_status": "mergeable", "work_in_progress": False, "draft": False,
+                "detailed_merge_status": "mergeable", "work_in_progress": _draft(mr), "draft": _draft(mr),
                 "last_commit": {"id": sha, "url": f"{self.url}/{path}/-/commit/{sha}"},
                 "url": f"{self.url}/{path}/-/merge_requests/{mr['iid']}"}
 
@@ -155,3 +155,8 @@ class Shapes:
 
 def _noteable_type(kind: str) -> str:
     return "Issue" if kind == "issues" else "MergeRequest"
+
+
+def _draft(mr: dict) -> bool:
+    """GitLab derives a merge request's draft state from its title."""
+    return mr.get("title", "").lower().startswith(("draft:", "[draft]", "(draft)"))
