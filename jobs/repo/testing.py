@@ -1,15 +1,14 @@
-"""Find and run a repository's tests, and read the counts from what the runner printed."""
+"""Run a repository's tests (the command from detect.py) and keep the result with the counts from counts.py."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+from jobs.repo.counts import parse_counts
+from jobs.repo.detect import detect_test_command
 from jobs.sandbox import Sandbox
 
-_COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped)\b")
-_SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__"}
+__all__ = ["TestResult", "detect_test_command", "parse_counts", "run_tests"]
 
 
 @dataclass(frozen=True)
@@ -40,33 +39,8 @@ class TestResult:
         return data
 
 
-def detect_test_command(workdir: Path, configured: str | None) -> str | None:
-    """The configured command, else pytest when the repository has Python tests, else None."""
-    if configured:
-        return configured
-    for path in workdir.rglob("*.py"):
-        if _SKIP_DIRS.intersection(path.relative_to(workdir).parts):
-            continue
-        if path.name.startswith("test_") or path.name.endswith("_test.py"):
-            return "python3 -m pytest -q"
-    return None
-
-
 def run_tests(sandbox: Sandbox, command: str, timeout: float) -> TestResult:
     result = sandbox.run(command, timeout=timeout, network=False)
     counts = parse_counts(result.output)
     return TestResult(command=command, exit_code=result.exit_code, duration=result.duration,
                       output=result.output, **counts)
-
-
-def parse_counts(output: str) -> dict[str, int]:
-    """Counts from the last summary line that has any ("3 passed, 1 failed in 0.2s")."""
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    for line in reversed(output.splitlines()):
-        found = _COUNT.findall(line)
-        if found:
-            for number, word in found:
-                key = "errors" if word.startswith("error") else word
-                counts[key] = int(number)
-            break
-    return counts

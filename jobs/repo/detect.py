@@ -1,0 +1,97 @@
+"""Which command runs a repository's tests, found from its files the way a newcomer would: the `test` script of
+package.json (with the package manager its lockfile names), pytest or unittest layouts, go, cargo, make.
+`[test] command` in .codexbot.toml always wins. Files are read as hostile input: regular files only, capped."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from jobs.sandbox.files import PlantedFile, read_regular
+
+SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", "target", "vendor"}
+NPM_PLACEHOLDER = "no test specified"  # what `npm init` puts in scripts.test
+MAX_MANIFEST = 1 << 20
+MAX_SCAN = 20_000  # files looked at for Python tests
+
+
+def detect_test_command(workdir: Path, configured: str | None) -> str | None:
+    """The configured command, else the first ecosystem whose tests the repository has, else None."""
+    if configured:
+        return configured
+    for find in (_javascript, _python, _go, _cargo, _make):
+        command = find(workdir)
+        if command:
+            return command
+    return None
+
+
+def _read(path: Path) -> str | None:
+    """A manifest's text; None when it is missing, not a regular file (a link, a FIFO) or too big."""
+    try:
+        return read_regular(path, MAX_MANIFEST).decode("utf-8", "replace")
+    except (OSError, PlantedFile):
+        return None
+
+
+def _javascript(workdir: Path) -> str | None:
+    text = _read(workdir / "package.json")
+    if text is None:
+        return None
+    try:
+        scripts = json.loads(text).get("scripts") or {}
+    except (ValueError, AttributeError):
+        return None
+    test = scripts.get("test") if isinstance(scripts, dict) else None
+    if not isinstance(test, str) or not test.strip() or NPM_PLACEHOLDER in test:
+        return None
+    if (workdir / "pnpm-lock.yaml").is_file():
+        return "pnpm test"
+    if (workdir / "yarn.lock").is_file():
+        return "yarn test"
+    return "npm test"
+
+
+def _python(workdir: Path) -> str | None:
+    unittest_layout = False
+    for count, path in enumerate(_python_files(workdir)):
+        if count > MAX_SCAN:
+            break
+        name = path.name
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            return "python3 -m pytest -q"
+        if name in ("test.py", "tests.py"):
+            unittest_layout = True
+    pyproject = _read(workdir / "pyproject.toml") or ""
+    if (workdir / "pytest.ini").is_file() or "[tool.pytest" in pyproject:
+        return "python3 -m pytest -q"
+    if unittest_layout:  # test.py / tests.py: unittest finds them (pytest's default patterns do not)
+        return "python3 -m unittest discover -v -p 'test*.py'"
+    return None
+
+
+def _python_files(workdir: Path):
+    for path in workdir.rglob("*.py"):
+        if not SKIP_DIRS.intersection(path.relative_to(workdir).parts) and not path.is_symlink():
+            yield path
+
+
+def _go(workdir: Path) -> str | None:
+    return "go test -v ./..." if (workdir / "go.mod").is_file() else None
+
+
+def _cargo(workdir: Path) -> str | None:
+    return "cargo test" if (workdir / "Cargo.toml").is_file() else None
+
+
+_TARGET = re.compile(r"^(test|check)\s*:(?!=)", re.MULTILINE)
+
+
+def _make(workdir: Path) -> str | None:
+    text = _read(workdir / "Makefile") or _read(workdir / "makefile") or ""
+    targets = set(_TARGET.findall(text))
+    for target in ("test", "check"):
+        if target in targets:
+            return f"make {target}"
+    return None
