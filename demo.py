@@ -1,10 +1,13 @@
-"""`make demo`: the main job end to end on one machine.
+"""`make demo`: the main job end to end on one machine, then (in a terminal) the services to look at.
 
-Starts a private Redis, an emulated GitHub (or GitLab, with --forge gitlab) holding a small repository
-whose test fails, the bot's web server and one worker; then, as a user, comments "/codex fix the failing
-test" on an issue, waits, and prints the pull (merge) request, its diff, the tests before and after, and
-the run page. With OPENAI_API_KEY set it uses that model (and OPENAI_BASE_URL if set); otherwise a
-recorded script of model answers. Exits 0 only when the request exists and the tests pass on its branch.
+Starts a private Redis, an emulated GitHub (or GitLab, with --forge gitlab) holding a small repository whose
+test fails, the bot's web server and one worker; then, as a user, comments "/codex fix the failing test" on an
+issue, waits, and prints the pull (merge) request, its diff, the tests before and after, and the run page.
+With OPENAI_API_KEY set it uses that model (and OPENAI_BASE_URL if set); otherwise a recorded script of model
+answers. When standard output is a terminal (or with --serve) everything then keeps running: the demo prints
+what can be opened, posts each line typed on standard input as a new comment by the same user (on the issue,
+or with --pr on the pull request), shows the bot's replies and the logs of the runs they start, and stops
+everything on Ctrl-C. Exits 0 only when the request exists and the tests pass on its branch.
 """
 
 from __future__ import annotations
@@ -12,20 +15,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
+from jobs.access.api_tokens import ApiTokens
 from jobs.records.runs import load_run, read_log
 from tests import sample_repo
+from tests.emulators import github_oauth, gitlab_oauth
 from tests.services import RedisServer
 from tests.stack import Stack
 
 TIMEOUT = 600
+SERVE_SECONDS = 12 * 3600  # a demo left open overnight stops by itself
+TICK = 0.3
+MORE_ANSWERS = 300  # recorded model turns kept ready for the runs typed while serving
+READER = "glpat-demo-reader-token-0123456789"
+OAUTH = ("demo-oauth-client", "demo-oauth-secret")
 
 
 class Forge:
@@ -34,35 +47,47 @@ class Forge:
     def __init__(self, stack: Stack, name: str):
         self.stack, self.name = stack, name
         self.emu = stack.gitlab if name == "gitlab" else stack.github
+        self.kind = "merge request" if name == "gitlab" else "pull request"
 
     def open_issue(self) -> int:
         if self.name == "gitlab":
             return self.emu.open_issue(sample_repo.REPO, "test_add fails", "add(2, 3) is not 5", author="alice")["iid"]
         return self.emu.open_issue(sample_repo.REPO, "test_add fails", "add(2, 3) is not 5", user="alice")["number"]
 
-    def comment(self, number: int, body: str):
+    def comment(self, number: int, body: str, on_request: bool = False):
         if self.name == "gitlab":
-            return self.emu.note_as("alice", sample_repo.REPO, number, body)
-        return self.emu.comment_as("alice", sample_repo.REPO, number, body)
+            return self.emu.note_as("alice", sample_repo.REPO, number, body, merge_request=on_request)
+        return self.emu.comment_as("alice", sample_repo.REPO, number, body)  # a pull request is an issue there
 
-    def change_requests(self) -> list[tuple[str, str]]:
-        """(URL, branch) of every pull or merge request."""
+    def change_requests(self) -> list[tuple[str, str, int]]:
+        """(URL, branch, number) of every pull or merge request."""
         if self.name == "gitlab":
-            return [(mr["web_url"], mr["source_branch"]) for mr in self.emu.merge_requests(sample_repo.REPO)]
-        return [(p["html_url"], p["head"]["ref"]) for p in self.emu.list_pulls(sample_repo.REPO)]
+            return [(mr["web_url"], mr["source_branch"], mr["iid"]) for mr in self.emu.merge_requests(sample_repo.REPO)]
+        return [(p["html_url"], p["head"]["ref"], p["number"]) for p in self.emu.list_pulls(sample_repo.REPO)]
 
-    def comments(self, number: int) -> list[str]:
+    def comments(self, number: int, on_request: bool = False) -> list[tuple[int, str, str]]:
+        """(id, author, body) of each comment, oldest first."""
         if self.name == "gitlab":
-            return [n["body"] for n in self.emu.notes(sample_repo.REPO, number)]
-        return [c["body"] for c in self.emu.comments(sample_repo.REPO, number)]
+            notes = self.emu.notes(sample_repo.REPO, number, merge_request=on_request)
+            return [(n["id"], n["author"]["username"], n["body"]) for n in notes]
+        return [(c["id"], c["user"]["login"], c["body"]) for c in self.emu.comments(sample_repo.REPO, number)]
 
     def bare_repo(self) -> str:
         return os.path.join(self.emu.repos_root, f"{sample_repo.REPO}.git")
 
     def reader_credentials(self) -> tuple[str, str]:
         if self.name == "gitlab":
-            return "oauth2", "glpat-demo-reader-token-0123456789"
-        return "x-access-token", self.emu.issue_token(77, [sample_repo.REPO], {"contents": "read"})
+            return "oauth2", READER
+        permissions = {"contents": "read", "pull_requests": "read", "issues": "read"}
+        return "x-access-token", self.emu.issue_token(77, [sample_repo.REPO], permissions)
+
+    def api_request(self, number: int) -> tuple[str, str, str]:
+        """The request's API URL, the header a reader sends there, and the Accept header of its diff."""
+        if self.name == "gitlab":
+            url = f"{self.emu.url}/api/v4/projects/{quote(sample_repo.REPO, safe='')}/merge_requests/{number}"
+            return url, f"PRIVATE-TOKEN: {READER}", ""
+        url = f"{self.emu.url}/repos/{sample_repo.REPO}/pulls/{number}"
+        return url, f"Authorization: Bearer {self.reader_credentials()[1]}", "application/vnd.github.diff"
 
 
 def run_tests_at(forge: Forge, ref: str, workdir: Path) -> tuple[int, str]:
@@ -92,44 +117,173 @@ def follow(conn: redis.Redis, run_id: str) -> str:
     return "timed out"
 
 
+class Session:
+    """While serving: each line typed becomes alice's comment; the bot's replies and the runs' logs come back."""
+
+    def __init__(self, forge: Forge, conn: redis.Redis, number: int, on_request: bool):
+        self.forge, self.conn, self.number, self.on_request = forge, conn, number, on_request
+        self.where = f"{sample_repo.REPO}{'!' if forge.name == 'gitlab' and on_request else '#'}{number}"
+        self.seen = {cid for cid, _, _ in forge.comments(number, on_request)}
+        self.runs: dict[str, int] = {}  # run id -> log lines printed so far
+        self.pending = b""
+
+    def serve(self, seconds: float = SERVE_SECONDS) -> None:
+        """Until Ctrl-C (KeyboardInterrupt) or the time is up; closed input only ends the typing."""
+        fd, reading = sys.stdin.fileno(), True
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if select.select([fd] if reading else [], [], [], TICK)[0]:
+                reading = self.read_input(fd)
+            self.show_replies()
+            self.show_logs()
+
+    def read_input(self, fd: int) -> bool:
+        data = os.read(fd, 4096)
+        if not data:
+            print("(standard input is closed: nothing more can be typed; Ctrl-C stops)")
+            return False
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                self.post(text)
+        return True
+
+    def post(self, text: str) -> None:
+        delivery = self.forge.comment(self.number, text, self.on_request)
+        print(f'alice comments "{text}" on {self.where}: webhook answered {delivery.status} {delivery.response.strip()}')
+        try:
+            run_id = json.loads(delivery.response).get("run_id")
+        except (ValueError, AttributeError):
+            run_id = None
+        if run_id and run_id not in self.runs:
+            self.runs[run_id] = 0
+
+    def show_replies(self) -> None:
+        for cid, author, body in self.forge.comments(self.number, self.on_request):
+            if cid in self.seen:
+                continue
+            self.seen.add(cid)
+            if author != "alice":
+                lines = body.strip().splitlines()
+                print(f"{author} commented on {self.where}:\n" + "\n".join(f"    | {line}" for line in lines[:40]))
+
+    def show_logs(self) -> None:
+        for run_id, seen in list(self.runs.items()):
+            lines = read_log(self.conn, run_id, seen)
+            for line in lines:
+                print(f"    [{run_id[:8]}] {line}")
+            self.runs[run_id] = seen + len(lines)
+            run = load_run(self.conn, run_id)
+            if run is not None and run.is_final:
+                print(f"  run {run_id}: {run.status}" + (f" ({run.summary or run.error})" if run.summary or run.error else ""))
+                del self.runs[run_id]
+
+
+def print_open_now(stack: Stack, forge: Forge, conn: redis.Redis, link: str, request_number: int | None) -> None:
+    """The places a person can open while the demo serves: pages, the JSON API and the forge's own API."""
+    web, scope = stack.web.url, f"{forge.name}:{sample_repo.REPO}"
+    _, token = ApiTokens(conn, stack.settings.secret_key).create("alice", [scope], expires_days=1)
+    base = subprocess.run(["git", "-C", forge.bare_repo(), "rev-parse", "main"], capture_output=True, text=True,
+                          check=True, timeout=30).stdout.strip()
+    body = json.dumps({"task": "fix the failing test", "forge": forge.name, "repository": sample_repo.REPO,
+                       "base_commit": base, "request_id": f"demo-{os.urandom(4).hex()}"})
+    auth = f"Authorization: Bearer {token}"
+    print("\nOpen now (Redis, the web server, the worker and the emulated forge keep running):")
+    print(f"  Run page:   {link}")
+    print(f"  All runs:   {web}/signin/{forge.name}?next=/runs  (signs in as alice on the emulated {forge.name})")
+    print(f"  JSON API, with alice's demo token (it shows the runs delegated through it):\n"
+          f"    delegate: curl -H '{auth}' -H 'Content-Type: application/json' -d '{body}' {web}/api/runs\n"
+          f"    list:     curl -H '{auth}' {web}/api/runs   (then {web}/api/runs/<id> and …/<id>/log)")
+    if request_number is not None:
+        url, header, accept = forge.api_request(request_number)
+        print(f"  The {forge.kind} as {forge.name}'s API returns it:  curl -H '{header}' {url}")
+        print(f"  Its diff:  curl -H '{header}' " + (f"-H 'Accept: {accept}' {url}" if accept else f"{url}/diffs"))
+
+
+def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int, str, int | None]:
+    """The main job as a person sees it: exit code, issue number, run page link and the request's number."""
+    code, before = run_tests_at(forge, "main", workdir)
+    print(f"Tests on main before:  {before}")
+    number = forge.open_issue()
+    print(f'\nalice comments "/codex fix the failing test" on {sample_repo.REPO}#{number}')
+    delivery = forge.comment(number, "/codex fix the failing test")
+    print(f"  webhook answered {delivery.status} {delivery.response.strip()}\n  run log:")
+    run_id = json.loads(delivery.response)["run_id"]
+    status = follow(conn, run_id)
+    run = load_run(conn, run_id)
+    print(f"\nRun {run_id}: {status}" + (f" ({run.error})" if run.error else ""))
+    tracking = next((body for _, _, body in forge.comments(number) if run_id in body and "[Run log](" in body), "")
+    link = tracking.split("[Run log](", 1)[1].split(")", 1)[0] if tracking else "(no tracking comment)"
+    requests_made = forge.change_requests()
+    if status != "succeeded" or not requests_made:
+        print(f"No {forge.kind}. Worker log: {workdir / 'worker.log'}\nRun page: {link}")
+        return 1, number, link, None
+    url, branch, request_number = requests_made[0]
+    print(f"{forge.kind.capitalize()}: {url}  ({branch} → main)")
+    diff = subprocess.run(["git", "-C", forge.bare_repo(), "diff", "main", branch],
+                          capture_output=True, text=True, check=True).stdout
+    print("\n" + diff)
+    code, after = run_tests_at(forge, branch, workdir)
+    print(f"Tests on main before:        {before}\nTests on {branch} after: {after}")
+    print("Run page: " + link)
+    return (0 if code == 0 else 1), number, link, request_number
+
+
+def _stop_once(signum, frame) -> None:
+    """Ctrl-C or SIGTERM: stop; a second one while the services shut down is ignored, so none is left behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="codexbot's main job end to end on one machine")
     parser.add_argument("--forge", choices=("github", "gitlab"), default=os.environ.get("FORGE") or "github")
+    parser.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep everything running after the flow (default: when standard output is a terminal)")
+    parser.add_argument("--pr", action="store_true", help="post the typed comments on the pull (merge) request")
     args = parser.parse_args()
+    serve = sys.stdout.isatty() if args.serve is None else args.serve
+    sys.stdout.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGINT, _stop_once)
+    signal.signal(signal.SIGTERM, _stop_once)
+    try:
+        return demo(args, serve)
+    except KeyboardInterrupt:
+        print("\nStopped: Redis, the web server, the worker and the emulators are down.")
+        return 130
+
+
+def demo(args, serve: bool) -> int:
     real_model = bool(os.environ.get("OPENAI_API_KEY"))
     print("Model: " + ("the real one at " + os.environ.get("OPENAI_BASE_URL", "api.openai.com") if real_model
                        else "a recorded script of model answers (set OPENAI_API_KEY to use a real model)"))
     workdir = Path(tempfile.mkdtemp(prefix="codexbot-demo-"))
-    with RedisServer() as server, Stack(server.url, workdir=workdir, real_model=real_model) as stack:
+    oauth = {f"{name}_client_{part}": value for name in ("github", "gitlab") for part, value in zip(("id", "secret"), OAUTH)}
+    with RedisServer() as server, Stack(server.url, workdir=workdir, real_model=real_model, overrides=oauth) as stack:
         forge = Forge(stack, args.forge)
-        stack.gitlab.add_token("glpat-demo-reader-token-0123456789", sample_repo.REPO, scopes=("read_repository",))
+        stack.gitlab.add_token(READER, sample_repo.REPO, scopes=("read_api", "read_repository"))
         stack.start_worker(workdir / "worker.log")
         conn = redis.Redis.from_url(server.url)
         print(f"Emulated {args.forge}: {forge.emu.url}   codexbot: {stack.web.url}   Redis: {server.url}\n")
-        code, before = run_tests_at(forge, "main", workdir)
-        print(f"Tests on main before:  {before}")
-        number = forge.open_issue()
-        print(f'\nalice comments "/codex fix the failing test" on {sample_repo.REPO}#{number}')
-        delivery = forge.comment(number, "/codex fix the failing test")
-        print(f"  webhook answered {delivery.status} {delivery.response.strip()}\n  run log:")
-        run_id = json.loads(delivery.response)["run_id"]
-        status = follow(conn, run_id)
-        run = load_run(conn, run_id)
-        print(f"\nRun {run_id}: {status}" + (f" ({run.error})" if run.error else ""))
-        requests_made = forge.change_requests()
-        if status != "succeeded" or not requests_made:
-            print(f"No {'merge' if args.forge == 'gitlab' else 'pull'} request. Worker log: {workdir / 'worker.log'}")
-            return 1
-        url, branch = requests_made[0]
-        print(f"{'Merge' if args.forge == 'gitlab' else 'Pull'} request: {url}  ({branch} → main)")
-        diff = subprocess.run(["git", "-C", forge.bare_repo(), "diff", "main", branch],
-                              capture_output=True, text=True, check=True).stdout
-        print("\n" + diff)
-        code, after = run_tests_at(forge, branch, workdir)
-        print(f"Tests on main before:        {before}\nTests on {branch} after: {after}")
-        link = [body for body in forge.comments(number) if run_id in body][0]
-        print("Run page: " + link.split("[Run log](", 1)[1].split(")", 1)[0])
-        return 0 if code == 0 else 1
+        code, number, link, request_number = show_flow(forge, conn, workdir)
+        if not serve:
+            return code
+        for emu, module in ((stack.github, github_oauth), (stack.gitlab, gitlab_oauth)):
+            module.register_client(emu, *OAUTH)
+            module.sign_in_as(emu, "alice")
+        stack.model.push(*[sample_repo.fix_answer] * MORE_ANSWERS)
+        print_open_now(stack, forge, conn, link, request_number)
+        on_request = args.pr and request_number is not None
+        session = Session(forge, conn, request_number if on_request else number, on_request)
+        print(f"\nType a comment (say /codex status, /codex retry or /codex --attempts 2 fix the failing test) and "
+              f"Enter: alice posts it on {session.where}.\nPress Ctrl-C to stop.")
+        try:
+            session.serve()
+        except KeyboardInterrupt:  # _stop_once now ignores further signals until everything below is stopped
+            print("\nStopping Redis, the web server, the worker and the emulated forges…")
+        return code
 
 
 if __name__ == "__main__":

@@ -86,8 +86,15 @@ def _invalid(field: str) -> ApiError:
 
 
 def get_pull(ctx: Ctx, owner: str, name: str, number: int) -> Response:
+    """With `Accept: application/vnd.github.diff`, the pull request's diff as text, as GitHub answers it."""
     repo = ctx.repo(owner, name, "pull_requests")
-    return json_response(ctx.shapes.pull(repo, ctx.state.pull(repo, number)))
+    pull = ctx.state.pull(repo, number)
+    if "diff" not in ctx.request.headers.get("Accept", ""):
+        return json_response(ctx.shapes.pull(repo, pull))
+    if pull["pull"].get("head_repo_id"):
+        raise ApiError(422, "The emulator shows the diff of a pull request within one repository only")
+    text = git.diff_between(repo["path"], pull["pull"]["base"], pull["pull"]["head"])
+    return Response(text, content_type="application/vnd.github.diff; charset=utf-8")
 
 
 def update_pull(ctx: Ctx, owner: str, name: str, number: int) -> Response:

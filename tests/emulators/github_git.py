@@ -64,6 +64,18 @@ def branch_head(git_dir: str, branch: str) -> str | None:
     return result.stdout.decode().strip() if result.returncode == 0 else None
 
 
+def diff_between(git_dir: str, base: str, head: str, *paths: str) -> str:
+    """What `head` changes since it left `base` (three dots), as both forges' diff endpoints show it."""
+    return run_git(git_dir, "diff", "--no-renames", f"{base}...{head}", "--", *paths).stdout.decode("utf-8", "replace")
+
+
+def changed_paths(git_dir: str, base: str, head: str) -> list[tuple[str, str]]:
+    """(status letter, path) of each file `head` changes since it left `base`."""
+    out = run_git(git_dir, "diff", "--no-renames", "--name-status", "-z", f"{base}...{head}").stdout.decode()
+    items = out.split("\0")
+    return [(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+
+
 def list_heads(git_dir: str) -> dict[str, str]:
     out = run_git(git_dir, "for-each-ref", "--format=%(refname:strip=2) %(objectname)",
                   "refs/heads").stdout.decode()

@@ -155,6 +155,20 @@ def create_merge_request(ctx: Ctx, project: str) -> Response:
     return json_response(ctx.shapes.merge_request(record, mr), 201)
 
 
+def merge_request_diffs(ctx: Ctx, project: str, iid: str) -> Response:
+    """GET …/merge_requests/:iid/diffs: one entry per changed file, its hunks without the git headers."""
+    record, mr = _noteable(ctx, project, "merge_requests", iid)
+    base, head = mr["target_branch"], mr["source_branch"]
+    found = []
+    for status, path in git.changed_paths(record["git_dir"], base, head):
+        text = git.diff_between(record["git_dir"], base, head, path)
+        hunks = text[text.find("@@"):] if "@@" in text else ""
+        found.append({"old_path": path, "new_path": path, "a_mode": "0" if status == "A" else "100644",
+                      "b_mode": "0" if status == "D" else "100644", "new_file": status == "A",
+                      "renamed_file": False, "deleted_file": status == "D", "generated_file": False, "diff": hunks})
+    return ctx.page(found)
+
+
 def update_merge_request(ctx: Ctx, project: str, iid: str) -> Response:
     record, mr = _noteable(ctx, project, "merge_requests", iid, write=True)
     if ctx.state.access_level(record, ctx.caller.user) < DEVELOPER:
@@ -226,6 +240,7 @@ ROUTES = [
     ("GET", _P + r"/merge_requests", list_merge_requests),
     ("POST", _P + r"/merge_requests", create_merge_request),
     ("PUT", _P + r"/merge_requests/(?P<iid>\d+)", update_merge_request),
+    ("GET", _P + r"/merge_requests/(?P<iid>\d+)/diffs", merge_request_diffs),
     ("GET", _N, get_noteable),
     ("GET", _N + r"/notes", list_notes), ("POST", _N + r"/notes", create_note),
     ("GET", _N + r"/notes/(?P<note_id>\d+)", get_note), ("PUT", _N + r"/notes/(?P<note_id>\d+)", update_note),
