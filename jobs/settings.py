@@ -54,6 +54,7 @@ class Settings:
     max_tokens: int = 0  # tokens one run may use (0: no limit)
     max_cost: float = 0.0  # dollars one run may spend, by the price table (0: no limit)
     agent_seconds: int = 1800  # wall time of the agent loop
+    model_max_tokens: int = 0  # tokens one answer may have (0: 8192 on Chat Completions, 25000 on Responses)
     sandbox: str = "bwrap"
     min_permission: str = "write"
     metrics_token: str = field(default="", repr=False)
@@ -83,7 +84,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
-_INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens",
+_INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
                "agent_seconds", "repo_concurrency", "web_threads", "rate_limit_repo", "rate_limit_user", "retention_days"}
 _FLOAT_FIELDS = {"max_cost", "forge_backoff"}
 _BOOL_FIELDS = {"network_strict"}
@@ -175,6 +176,9 @@ def check_settings(s: Settings) -> None:
     if s.model_timeout < 1 or s.model_retries < 0 or s.context_tokens < 0 or s.max_tokens < 0 or s.max_cost < 0:
         raise SettingsError("CODEXBOT_MODEL_TIMEOUT must be at least 1 second, and CODEXBOT_MODEL_RETRIES, "
                             "CODEXBOT_CONTEXT_TOKENS, CODEXBOT_MAX_TOKENS and CODEXBOT_MAX_COST cannot be negative")
+    if s.model_max_tokens and not 256 <= s.model_max_tokens <= 1_000_000:
+        raise SettingsError(f"CODEXBOT_MODEL_MAX_TOKENS must be 0 (automatic) or between 256 and 1000000, "
+                            f"not {s.model_max_tokens}")
     if s.agent_seconds < 60:
         raise SettingsError("CODEXBOT_AGENT_SECONDS must be at least 60 seconds")
     try:

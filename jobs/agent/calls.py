@@ -1,24 +1,56 @@
-"""Calling a model endpoint: transient failures retried with reported waits, the rest turned into one sentence."""
+"""Calling a model endpoint: transient failures retried with reported waits, within the time the agent has left."""
 
 from __future__ import annotations
 
 import email.utils
 import random
 import time
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator, TypeVar
 
 import openai
+
+from jobs.agent.model_errors import code_of, explain, full_body, is_invalid_request, short_reason
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_SERVER_WAIT = 120.0  # seconds; a server asking for longer will not heal within a run
 MAX_BACKOFF = 30.0
+MIN_CALL_SECONDS = 1.0  # less time left than this: the call is not started
 T = TypeVar("T")
+# When the agent's time runs out (time.monotonic()). A context variable rather than an argument of
+# complete(): wrappers of a model (the local run's meter) pass calls through without knowing of it.
+_DEADLINE: ContextVar[float | None] = ContextVar("codexbot_model_deadline", default=None)
 
 
 class ModelError(Exception):
-    """The model API could not answer; the message says what to fix."""
+    """The model API could not answer; the message says what to fix, `details` holds what the server said."""
 
     partial = None  # the AgentResult so far, set by the loop when a run ends on this error
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+class OutOfTime(ModelError):
+    """The agent's wall time ran out during a model call or a wait before retrying one."""
+
+
+@contextmanager
+def calls_until(deadline: float | None) -> Iterator[None]:
+    """Model calls made inside this block end (their retries and waits included) by `deadline`."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds until the current deadline, or None when there is none."""
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 class Endpoint:
@@ -31,57 +63,44 @@ class Endpoint:
         self.on_retry = on_retry or (lambda line: None)
         self.sleep = sleep
 
-    def call(self, request: Callable[[], T]) -> T:
-        """The request's answer; waits between tries go to on_retry, so the run log shows them."""
+    def call(self, request: Callable[[float], T]) -> T:
+        """request(timeout)'s answer; waits between tries go to on_retry, so the run log shows them.
+
+        Each try gets CODEXBOT_MODEL_TIMEOUT or the agent's time left, whichever is shorter; a request the
+        server refused as invalid is never sent again unchanged.
+        """
         for attempt in range(self.max_retries + 1):
+            timeout = self.call_timeout()
             try:
-                return request()
+                return request(timeout)
             except openai.APIError as error:
+                if isinstance(error, openai.APITimeoutError) and timeout < self.timeout:
+                    raise OutOfTime(f"the agent's time ran out while the model was answering "
+                                    f"(after {timeout:.0f} s)") from error
                 wait = retry_wait(error, attempt)
                 if wait is None or attempt == self.max_retries:
-                    raise ModelError(self.explain(error, attempt + 1)) from error
+                    raise ModelError(self.explain(error, attempt + 1), full_body(error)) from error
+                left = time_left()
+                if left is not None and wait + MIN_CALL_SECONDS > left:
+                    raise OutOfTime(f"the agent's time ran out before the model call could be retried "
+                                    f"({short_reason(error)})") from error
                 self.on_retry(f"model API: {short_reason(error)}; retrying in {wait:.1f} s "
                               f"(retry {attempt + 1} of {self.max_retries})")
                 self.sleep(wait)
         raise AssertionError("unreachable: the last attempt either returns or raises")
 
+    def call_timeout(self) -> float:
+        left = time_left()
+        if left is None:
+            return self.timeout
+        if left < MIN_CALL_SECONDS:
+            raise OutOfTime("the agent's time ran out before the model could be asked")
+        return min(self.timeout, left)
+
     def explain(self, error: openai.APIError, attempts: int) -> str:
         """The one sentence a user needs for a failed call."""
-        tries = f" (tried {attempts} times)" if attempts > 1 else ""
-        detail = _detail(error)
-        if isinstance(error, openai.APITimeoutError):
-            return (f"the model API at {self.base_url} did not answer within {self.timeout:g} s{tries}: "
-                    "check OPENAI_BASE_URL or try again later")
-        if isinstance(error, openai.APIConnectionError):
-            return (f"could not connect to the model API at {self.base_url}{tries}: "
-                    "check OPENAI_BASE_URL and the network")
-        if isinstance(error, openai.AuthenticationError):
-            return "the model API rejected the key: check OPENAI_API_KEY"
-        if isinstance(error, openai.NotFoundError):
-            return self._not_found(error, detail)
-        status = getattr(error, "status_code", None)
-        code = _code(error)
-        if code == "context_length_exceeded" or "maximum context length" in detail:
-            return (f"the conversation outgrew the context window of {self.model} ({detail}): "
-                    "lower CODEXBOT_CONTEXT_TOKENS so older tool output is dropped sooner")
-        if "only supported in v1/responses" in detail or "not supported in the v1/chat" in detail:
-            return f"{self.model} is served only by the Responses API: set CODEXBOT_MODEL_API=responses"
-        if isinstance(error, openai.PermissionDeniedError):
-            return f"the model API refused this key access to {self.model} (HTTP 403): {detail}"
-        if isinstance(error, openai.RateLimitError):
-            if code == "insufficient_quota":
-                return f"the account behind OPENAI_API_KEY has no quota left ({detail}): add credit or raise the limit"
-            return f"the model API is rate limiting this key (HTTP 429){tries}: {detail}; wait or raise the quota"
-        if status is not None and status >= 500:
-            return f"the model API at {self.base_url} failed (HTTP {status}){tries}: {detail}"
-        return f"the model API at {self.base_url} refused the request (HTTP {status}): {detail}"
-
-    def _not_found(self, error: openai.APIError, detail: str) -> str:
-        if self.api == "responses" and (_code(error) == "unknown_url" or "Unknown request URL" in detail
-                                        or "/responses" in detail):
-            return (f"the server at {self.base_url} has no Responses API ({detail}): "
-                    "set CODEXBOT_MODEL_API=chat for OpenAI-compatible servers")
-        return f"model {self.model} was not found at {self.base_url}: check CODEXBOT_MODEL"
+        return explain(error, base_url=self.base_url, model=self.model, api=self.api, timeout=self.timeout,
+                       attempts=attempts)
 
 
 def retry_wait(error: openai.APIError, attempt: int) -> float | None:
@@ -92,7 +111,9 @@ def retry_wait(error: openai.APIError, attempt: int) -> float | None:
     status = getattr(error, "status_code", None)
     if response is None or status is None:
         return None
-    if response.headers.get("x-should-retry") == "false" or _code(error) == "insufficient_quota":
+    if response.headers.get("x-should-retry") == "false" or code_of(error) == "insufficient_quota":
+        return None
+    if is_invalid_request(error):
         return None
     if status not in (408, 409, 429) and status < 500:
         return None
@@ -120,23 +141,3 @@ def server_wait(headers) -> float | None:
 def backoff(attempt: int) -> float:
     """Exponential from one second, with jitter so many workers do not retry in step."""
     return min(MAX_BACKOFF, 2.0 ** attempt) * (0.75 + 0.25 * random.random())
-
-
-def short_reason(error: openai.APIError) -> str:
-    if isinstance(error, openai.APITimeoutError):
-        return "no answer in time"
-    if isinstance(error, openai.APIConnectionError):
-        return "connection failed"
-    return f"HTTP {getattr(error, 'status_code', '?')} ({_detail(error)})"
-
-
-def _code(error: openai.APIError) -> str | None:
-    body = error.body
-    return body.get("code") if isinstance(body, dict) else None
-
-
-def _detail(error: openai.APIError) -> str:
-    body = error.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"].rstrip(".")
-    return error.message

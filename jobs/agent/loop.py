@@ -6,12 +6,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
-from jobs.agent.calls import ModelError
+from jobs.agent.calls import ModelError, OutOfTime, calls_until
 from jobs.agent.context import Context
 from jobs.agent.guard import RepeatGuard, cap_reply
 from jobs.agent.model import Model, ModelReply
 from jobs.agent.prices import DEFAULT_PRICES, Price, cost_of, find_price, unknown_price_note
-from jobs.agent.prompt import EMPTY_NUDGE, NUDGE, system_prompt, task_message
+from jobs.agent.prompt import CUT_NUDGE, EMPTY_NUDGE, NUDGE, system_prompt, task_message
 from jobs.agent.tools import TOOLS, Toolbox
 from jobs.agent.transcript import Transcript
 from jobs.sandbox import Sandbox, SandboxCancelled, SandboxError
@@ -68,7 +68,7 @@ class Agent:
 
     def run(self, task: str, instructions: str = "", test_command: str | None = None) -> AgentResult:
         """Work on the task until finish or a limit; a ModelError still carries the partial result."""
-        self.context = Context(self.limits.context_tokens)
+        self.context = Context(self.context_budget())
         self.context.append({"role": "system",
                              "content": system_prompt(instructions, test_command, self.limits.command_timeout)})
         self.context.append({"role": "user", "content": task_message(task)})
@@ -90,6 +90,18 @@ class Agent:
             self.steps = len(self.transcript.steps)  # the failed call completed no step
             error.partial = self.result(Stopped(str(error), "model_error"))  # the transcript can still be stored
             raise
+
+    def context_budget(self) -> int | None:
+        """CODEXBOT_CONTEXT_TOKENS, or half the window the server says it runs with if that is smaller: the
+        rest is for the tool schemas, the answer, and the error of counting four characters a token."""
+        ask = getattr(self.model, "context_window", None)  # a wrapped model may not pass it on
+        window = ask() if callable(ask) else None
+        budget = self.limits.context_tokens
+        if window and (budget is None or window // 2 < budget):
+            self.on_event(f"note: the model server runs {self.model_name} with a context window of {window:,} "
+                          f"tokens; the conversation is kept under about {window // 2:,}")
+            return window // 2
+        return budget
 
     def step(self) -> None:
         """One model call and the tool calls it asked for."""
@@ -120,7 +132,12 @@ class Agent:
                           f"{self.context.tokens:,} tokens")
         request = self.transcript.request(self.context.messages)
         started = time.monotonic()
-        reply = self.model.complete(self.context.messages, TOOLS)
+        try:
+            with calls_until(self.deadline):  # a model call, its retries and waits end with the agent's time
+                reply = self.model.complete(self.context.messages, TOOLS)
+        except OutOfTime as error:
+            raise Stopped(f"the agent used all of its {self.limits.wall_seconds:g} s without finishing "
+                          f"({error})", "wall_time") from error
         seconds = time.monotonic() - started
         cost = cost_of(reply.usage, self.price)
         self.prompt_tokens += reply.usage.prompt_tokens
@@ -130,6 +147,9 @@ class Agent:
         reply, problem = cap_reply(reply)
         if problem:
             self.on_event(f"step {self.steps}: {problem}")
+        if reply.cut_off:
+            self.on_event(f"step {self.steps}: the answer reached its length limit (CODEXBOT_MODEL_MAX_TOKENS) "
+                          "and was cut off")
         self.context.append(reply.message)
         return reply
 
@@ -164,12 +184,14 @@ class Agent:
         """Ask once for a tool call; a second reply in a row without one ends the run."""
         self.quiet += 1
         if self.quiet >= 2:
-            raise Stopped("the model stopped calling tools without calling finish", "no_tool_calls",
+            raise Stopped("the model stopped calling tools: it answered twice in a row without a tool call and "
+                          "never called finish", "no_tool_calls",
                           summary=reply.content or "")
         empty = not (reply.content or "").strip()
         self.on_event(f"step {self.steps}: {'empty reply' if empty else 'no tool call'}; "
                       "asked the model to call a tool or finish")
-        self.context.append({"role": "user", "content": EMPTY_NUDGE if empty else NUDGE})
+        nudge = CUT_NUDGE if reply.cut_off else EMPTY_NUDGE if empty else NUDGE
+        self.context.append({"role": "user", "content": nudge})
 
     def command_timeout(self) -> float:
         """The per-command limit, shortened so a command cannot outlast the run's wall time."""

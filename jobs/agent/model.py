@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlparse
@@ -37,6 +38,7 @@ class ModelReply:
     tool_calls: list[ToolCall]
     usage: Usage
     message: dict = field(default_factory=dict)  # the assistant message in the loop's (chat) form
+    cut_off: bool = False  # the answer hit CODEXBOT_MODEL_MAX_TOKENS before it ended
 
 
 class Model(Protocol):
@@ -46,6 +48,9 @@ class Model(Protocol):
 
     def complete(self, messages: list[dict], tools: list[dict]) -> ModelReply: ...
 
+    def context_window(self) -> int | None:
+        """Tokens the server says the model can hold (prompt and answer), or None when it does not say."""
+
 
 def default_api(base_url: str | None) -> str:
     """Responses for OpenAI itself (codex models live only there), Chat Completions for everything else."""
@@ -54,8 +59,12 @@ def default_api(base_url: str | None) -> str:
 
 
 def assistant_message(content: str | None, calls: list[ToolCall], reasoning: list[dict] | None = None) -> dict:
-    """The assistant turn in the loop's form: Chat Completions' shape, plus Responses reasoning items if any."""
-    message: dict = {"role": "assistant", "content": content}
+    """The assistant turn in the loop's form: Chat Completions' shape, plus Responses reasoning items if any.
+
+    The content is "" rather than null even beside tool calls: llama.cpp-based servers validate it as a string
+    and refuse the whole conversation otherwise (a missing key fails there too).
+    """
+    message: dict = {"role": "assistant", "content": content or ""}
     if calls:
         message["tool_calls"] = [{"id": call.id, "type": "function",
                                   "function": {"name": call.name, "arguments": call.raw}} for call in calls]
@@ -64,15 +73,24 @@ def assistant_message(content: str | None, calls: list[ToolCall], reasoning: lis
     return message
 
 
-def parse_tool_call(call_id: str, name: str, raw: str | None) -> ToolCall:
-    """A ToolCall whose arguments are a dict, or an error the model can act on."""
-    raw = raw or "{}"
+def parse_tool_call(call_id: str | None, name: str, raw) -> ToolCall:
+    """A ToolCall whose arguments are a dict, or an error the model can act on.
+
+    Lenient where small models slip: raw newlines and tabs inside JSON strings are accepted (strict=False),
+    arguments already decoded to an object (some servers) are taken as they are, and a call without an id
+    gets one, so its result can still be sent back.
+    """
+    call_id = call_id or "call_" + uuid.uuid4().hex[:24]
+    if isinstance(raw, dict):
+        return ToolCall(call_id, name, raw, raw=json.dumps(raw))
+    raw = raw if isinstance(raw, str) and raw.strip() else "{}"
     try:
-        arguments = json.loads(raw)
+        arguments = json.loads(raw, strict=False)
     except json.JSONDecodeError as error:
         return ToolCall(call_id, name, {}, raw=raw,
                         error=f"the arguments of {name} are not valid JSON ({error.msg} at "
-                              f"character {error.pos}): send one JSON object")
+                              f"character {error.pos}): send one JSON object, with quotes and backslashes "
+                              "inside strings escaped")
     if not isinstance(arguments, dict):
         return ToolCall(call_id, name, {}, raw=raw,
                         error=f"the arguments of {name} must be a JSON object, not {type(arguments).__name__}")

@@ -9,31 +9,42 @@ import openai
 
 from jobs.agent.calls import Endpoint, ModelError
 from jobs.agent.model import ModelReply, ToolCall, Usage, assistant_message, parse_tool_call
+from jobs.agent.window import ask_context_window
+
+# OpenAI's advice for reasoning models: reasoning counts against max_output_tokens, so leave it room.
+DEFAULT_MAX_OUTPUT_TOKENS = 25_000
 
 
 class ResponsesModel:
     """Sends the whole conversation as input items each time (store=False): no state kept on the server."""
 
     def __init__(self, base_url: str | None, api_key: str, model: str, reasoning_effort: str | None = None,
-                 timeout: float = 120, max_retries: int = 4, *, on_retry: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 timeout: float = 120, max_retries: int = 4, *, max_tokens: int | None = None,
+                 on_retry: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep):
         self.model, self.reasoning_effort = model, reasoning_effort
+        self.max_tokens = max_tokens or DEFAULT_MAX_OUTPUT_TOKENS
         self.endpoint = Endpoint(base_url, model, timeout, max_retries, on_retry, sleep, api="responses")
-        self.base_url = self.endpoint.base_url
+        self.base_url, self.api_key = self.endpoint.base_url, api_key
+        self._window: int | None | bool = False  # False: not asked yet
         self.client = openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=timeout, max_retries=0)
+
+    def context_window(self) -> int | None:
+        if self._window is False:
+            self._window = ask_context_window(self.base_url, self.api_key, self.model)
+        return self._window or None
 
     def complete(self, messages: list[dict], tools: list[dict]) -> ModelReply:
         instructions, items = to_input(messages)
-        request = {"model": self.model, "input": items, "store": False}
+        request = {"model": self.model, "input": items, "store": False, "max_output_tokens": self.max_tokens}
         if tools:
-            request["tools"] = [flat_tool(tool) for tool in tools]
+            request["tools"], request["tool_choice"] = [flat_tool(tool) for tool in tools], "auto"
         if instructions:
             request["instructions"] = instructions
         if self.reasoning_effort:
             # Without server-side state, reasoning can only be handed back to the model encrypted.
             request["reasoning"] = {"effort": self.reasoning_effort}
             request["include"] = ["reasoning.encrypted_content"]
-        response = self.endpoint.call(lambda: self.client.responses.create(**request))
+        response = self.endpoint.call(lambda timeout: self.client.responses.create(**request, timeout=timeout))
         if response.status == "failed":
             reason = response.error.message if response.error else "no reason given"
             raise ModelError(f"the model API at {self.base_url} could not answer: {reason}")
@@ -96,4 +107,6 @@ def parse_response(response) -> ModelReply:
     if usage is not None:
         cached = getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
         counts = Usage(usage.input_tokens, usage.output_tokens, cached)
-    return ModelReply(content, calls, counts, assistant_message(content, calls, reasoning))
+    cut_off = (response.status == "incomplete"
+               and getattr(response.incomplete_details, "reason", None) == "max_output_tokens")
+    return ModelReply(content, calls, counts, assistant_message(content, calls, reasoning), cut_off)

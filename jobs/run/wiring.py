@@ -94,14 +94,16 @@ def api_watch(services: Services, forge: str, log: Callable[[str], None] | None)
 
 
 def make_model(api: str, base_url: str | None, api_key: str, model: str, reasoning_effort: str | None = None,
-               timeout: float = 120, *, max_retries: int = 4,
+               timeout: float = 120, *, max_retries: int = 4, max_tokens: int | None = None,
                on_retry: Callable[[str], None] | None = None) -> Model:
-    """The model adapter for `api` (the CODEXBOT_MODEL_API setting)."""
+    """The model adapter for `api` (the CODEXBOT_MODEL_API setting); max_tokens caps each answer (None: the
+    adapter's default)."""
     if api == "chat":
         return ChatModel(base_url, api_key, model, timeout, max_retries, reasoning_effort=reasoning_effort,
-                         on_retry=on_retry)
+                         max_tokens=max_tokens, on_retry=on_retry)
     if api == "responses":
-        return ResponsesModel(base_url, api_key, model, reasoning_effort, timeout, max_retries, on_retry=on_retry)
+        return ResponsesModel(base_url, api_key, model, reasoning_effort, timeout, max_retries,
+                              max_tokens=max_tokens, on_retry=on_retry)
     raise ValueError(f"the model API must be one of {', '.join(API_KINDS)}, not {api!r}")
 
 
@@ -109,7 +111,7 @@ def build_model(s: Settings, model_name: str, api_key: str, on_retry: Callable[[
     """The model client the settings ask for: Responses for api.openai.com, Chat elsewhere, unless set."""
     return make_model(s.model_api or default_api(s.openai_base_url), s.openai_base_url or None, api_key,
                       model_name, s.reasoning_effort or None, s.model_timeout, max_retries=s.model_retries,
-                      on_retry=on_retry)
+                      max_tokens=s.model_max_tokens or None, on_retry=on_retry)
 
 
 def build_limits(s: Settings, config: RepoConfig) -> Limits:

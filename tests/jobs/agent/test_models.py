@@ -114,7 +114,7 @@ def test_a_timeout_is_retried_then_reported():
         with pytest.raises(ModelError) as caught:
             model.complete(HI, TOOLS)
     assert str(caught.value) == (f"the model API at {model.base_url} did not answer within 0.5 s (tried 2 times): "
-                                 "check OPENAI_BASE_URL or try again later")
+                                 "check OPENAI_BASE_URL, lower CODEXBOT_MODEL_MAX_TOKENS, or try again later")
     assert lines[0].startswith("model API: no answer in time; retrying in ")
 
 
@@ -158,7 +158,7 @@ def test_a_server_without_the_responses_api_says_to_use_chat():
     unknown = error(404, "Unknown request URL: POST /v1/responses", "unknown_url")
     with OpenAIEmulator(script=[unknown]) as emu:
         model, waits, lines = adapter("responses", emu)
-        with pytest.raises(ModelError, match="has no Responses API .*: set CODEXBOT_MODEL_API=chat for "):
+        with pytest.raises(ModelError, match="has no Responses API .*: set CODEXBOT_MODEL_API=chat$"):
             model.complete(HI, TOOLS)
 
 

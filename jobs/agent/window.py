@@ -1,0 +1,79 @@
+"""The context window a model server says it runs with, asked once: vLLM, llama.cpp's server, Ollama.
+
+- vLLM lists `max_model_len` for each model in GET /v1/models (OpenRouter and LM Studio list
+  `context_length` / `loaded_context_length`).
+- llama.cpp's llama-server reports the window it was started with (`-c`) in GET /props, as
+  `default_generation_settings.n_ctx` (per slot; older builds put `n_ctx` at the top).
+- Ollama runs with `num_ctx` from the model's parameters (POST /api/show), or else with its server default
+  (OLLAMA_CONTEXT_LENGTH), which GET /api/ps shows as `context_length` once the model is loaded; its
+  OpenAI-compatible API cannot change it and silently cuts longer prompts from the front.
+- llama-cpp-python's server and OpenAI itself say nothing: CODEXBOT_CONTEXT_TOKENS stands.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import requests
+
+ASK_SECONDS = 5.0  # each question; a server that does not answer in time is taken as saying nothing
+
+
+def server_root(base_url: str) -> str:
+    """The server's own address: the base URL without its OpenAI-style /v1 path."""
+    return re.sub(r"/v1/?$", "", base_url.rstrip("/"))
+
+
+def ask_context_window(base_url: str, api_key: str, model: str) -> int | None:
+    """Tokens of context the server runs `model` with, or None when it does not say."""
+    if (urlparse(base_url).hostname or "") == "api.openai.com":
+        return None  # the model's window is documented there, and /models does not list it
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {api_key}"
+    root = server_root(base_url)
+    for ask in (_from_models_list, _from_llama_props, _from_ollama):
+        try:
+            window = ask(session, base_url.rstrip("/"), root, model)
+        except (requests.RequestException, ValueError, TypeError, AttributeError):
+            window = None
+        if window:
+            return window
+    return None
+
+
+def _get(session: requests.Session, url: str) -> dict | None:
+    response = session.get(url, timeout=ASK_SECONDS)
+    return response.json() if response.ok else None
+
+
+def _from_models_list(session: requests.Session, base: str, root: str, model: str) -> int | None:
+    listed = _get(session, f"{base}/models") or {}
+    entries = [entry for entry in listed.get("data") or [] if isinstance(entry, dict)]
+    chosen = [entry for entry in entries if entry.get("id") == model] or (entries if len(entries) == 1 else [])
+    for entry in chosen:
+        for key in ("max_model_len", "loaded_context_length", "context_length"):
+            if isinstance(entry.get(key), int) and entry[key] > 0:
+                return entry[key]
+    return None
+
+
+def _from_llama_props(session: requests.Session, base: str, root: str, model: str) -> int | None:
+    props = _get(session, f"{root}/props") or {}
+    settings = props.get("default_generation_settings") or {}
+    window = settings.get("n_ctx") or props.get("n_ctx")
+    return window if isinstance(window, int) and window > 0 else None
+
+
+def _from_ollama(session: requests.Session, base: str, root: str, model: str) -> int | None:
+    shown = session.post(f"{root}/api/show", json={"model": model}, timeout=ASK_SECONDS)
+    if not shown.ok:
+        return None
+    match = re.search(r"^\s*num_ctx\s+(\d+)", str(shown.json().get("parameters") or ""), re.MULTILINE)
+    if match:
+        return int(match.group(1))
+    running = _get(session, f"{root}/api/ps") or {}
+    for entry in running.get("models") or []:
+        if entry.get("name") in (model, f"{model}:latest") and isinstance(entry.get("context_length"), int):
+            return entry["context_length"]
+    return None
