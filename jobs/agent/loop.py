@@ -136,6 +136,7 @@ class Agent:
             with calls_until(self.deadline):  # a model call, its retries and waits end with the agent's time
                 reply = self.model.complete(self.context.messages, TOOLS)
         except OutOfTime as error:
+            self.steps = len(self.transcript.steps)  # the cut call completed no step
             raise Stopped(f"the agent used all of its {self.limits.wall_seconds:g} s without finishing "
                           f"({error})", "wall_time") from error
         seconds = time.monotonic() - started

@@ -12,11 +12,13 @@ from typing import Callable, Union
 from werkzeug.wrappers import Request, Response
 
 from .faults import Faults
+from .openai_quirks import QuirkError, ServerQuirks, apply_chat_quirks, check_chat_quirks, server_info_routes
 from .openai_responses import check_responses_request, response_object
 from .serving import BackgroundServer
 
 ScriptItem = Union[str, dict, Callable[[dict], Union[str, dict]]]
 MODELS = ("gpt-emulator", "gpt-4.1-mini", "gpt-5")
+REASONING_MODELS = ("o3", "o4-mini")  # as on OpenAI: they refuse the deprecated max_tokens
 
 
 class OpenAIError(Exception):
@@ -48,10 +50,12 @@ class OpenAIEmulator:
     `finish_reason`, `reasoning` (Responses only: a summary text), or an error
     `{"status": 500, "body": {...}, "headers": {...}}`, or a callable that takes the
     request JSON and returns one of those. `requests` holds both APIs' bodies as sent.
+    `quirks` plays a real OpenAI-compatible server instead of OpenAI (see openai_quirks.py).
     """
 
-    def __init__(self, script: list[ScriptItem] | None = None, api_key: str | None = None):
-        self.api_key = api_key
+    def __init__(self, script: list[ScriptItem] | None = None, api_key: str | None = None,
+                 quirks: ServerQuirks | None = None):
+        self.api_key, self.quirks = api_key, quirks or ServerQuirks()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self._script: deque[ScriptItem] = deque(script or [])
@@ -97,17 +101,25 @@ class OpenAIEmulator:
             response = self._route(request)
         except OpenAIError as error:
             response = error.response()
+        except QuirkError as error:
+            response = _json(error.body, error.status)
         return response(environ, start_response)
 
     def _route(self, request: Request) -> Response:
         path, method = request.path.rstrip("/"), request.method
         if path == "/v1/chat/completions" and method == "POST":
             return self._chat_completion(request)
-        if path == "/v1/responses" and method == "POST":
+        if path == "/v1/responses" and method == "POST" and not self.quirks.no_responses:
             return self._response(request)
         if path == "/v1/models" and method == "GET":
             self._check_key(request)
-            return _json({"object": "list", "data": [_model(m) for m in MODELS]})
+            window = {"max_model_len": self.quirks.max_model_len} if self.quirks.max_model_len else {}
+            return _json({"object": "list", "data": [{**_model(m), **window} for m in MODELS]})
+        answer = server_info_routes(self.quirks, path, method, request.get_data(), MODELS)
+        if answer is not None:
+            return _json(answer)
+        if self.quirks != ServerQuirks():
+            raise QuirkError(404, {"detail": "Not Found"})  # FastAPI's answer, as llama-cpp-python and vLLM give
         if path.startswith("/v1/models/") and method == "GET":
             self._check_key(request)
             return _json(_model(path.rsplit("/", 1)[-1]))
@@ -129,10 +141,11 @@ class OpenAIEmulator:
     def _chat_completion(self, request: Request) -> Response:
         body = self._record(request)
         validate_chat_request(body)
+        check_chat_quirks(self.quirks, body)
         item = self._next_item(body)
         if "status" in item:
             return _scripted_error(item)
-        return _json(completion(body, item))
+        return _json(completion(body, apply_chat_quirks(self.quirks, body, item)))
 
     def _response(self, request: Request) -> Response:
         body = self._record(request)
@@ -193,6 +206,9 @@ def validate_chat_request(body: dict) -> None:
     if body.get("stream"):
         raise OpenAIError(400, "The OpenAI emulator answers stream: false only; call without "
                                "stream=True.", param="stream")
+    if body["model"] in REASONING_MODELS and body.get("max_tokens") is not None:
+        raise OpenAIError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                               "'max_completion_tokens' instead.", code="unsupported_parameter", param="max_tokens")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise OpenAIError(400, "'messages' must be a non-empty array.", param="messages")
