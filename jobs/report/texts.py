@@ -46,8 +46,20 @@ def pull_request_title(task_text: str) -> str:
     return first_line(task_text, 100)
 
 
+def run_cost(steps: int, prompt_tokens: int, completion_tokens: int, dollars: float,
+             phases: list[tuple[str, float]], now: float) -> str:
+    """What the run cost, in one line: steps, tokens, dollars (where the model is priced), time per phase."""
+    spent = f"${dollars:.4f}" if dollars > 0 else "no price known for the model (CODEXBOT_MODEL_PRICES)"
+    times = [(name, end - start) for (name, start), end in zip(phases, [at for _, at in phases[1:]] + [now])
+             if name != "queued"]
+    total = sum(seconds for _, seconds in times)
+    per_phase = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in times)
+    return (f"{steps} steps · {prompt_tokens + completion_tokens:,} tokens ({prompt_tokens:,} in, "
+            f"{completion_tokens:,} out) · {spent} · {total:.1f} s" + (f" ({per_phase})" if per_phase else ""))
+
+
 def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, diffstat: str, link: str,
-                      test_note: str = "") -> str:
+                      test_note: str = "", cost: str = "") -> str:
     """The description; when the tests fail after the change, the pull request is a draft that says so first
     and closes nothing."""
     draft = tests is not None and not tests.ok
@@ -66,5 +78,8 @@ def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, 
                   "```", tests.output[-6000:].strip(), "```", "</details>", ""]
     else:
         lines += [test_note or "No tests were run.", ""]
-    lines += ["### Changes", "", "```", diffstat or "(none)", "```", "", f"[Run log]({link})"]
+    lines += ["### Changes", "", "```", diffstat or "(none)", "```", ""]
+    if cost:
+        lines += [f"**Cost:** {cost}", ""]
+    lines += [f"[Run log]({link})"]
     return "\n".join(lines)

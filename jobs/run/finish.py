@@ -3,6 +3,7 @@ kept for `codexbot apply` (with `delegate --pr`, also a pull request)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -11,7 +12,7 @@ from jobs.records import delegated, runs
 from jobs.records.results import store_outcome
 from jobs.report.checks import report_check
 from jobs.report.followups import finish_followup
-from jobs.report.texts import co_author, commit_message, pull_request_body, pull_request_title
+from jobs.report.texts import co_author, commit_message, pull_request_body, pull_request_title, run_cost
 from jobs.run.attempt import AttemptResult
 from jobs.run.cancellation import RunFailed
 from jobs.run.context import RunContext
@@ -57,7 +58,8 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     if finish.kind == "followup":  # answer on each addressed review thread, keep the description whole
         return finish_followup(run.forge, trigger, list(prepared.review), result.head, result.agent.summary,
                                result.tests, prepared.push_branch, run.run_id, run.link, run.redact)
-    body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link)
+    cost = cost_of(run, result)
+    body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link, cost=cost)
     table = f"\n\n### Attempts\n\n{attempts_table}\n" if attempts_table else ""
     failing = result.tests is not None and not result.tests.ok
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
@@ -65,8 +67,15 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)
     verdict = result.tests.summary() if result.tests else "no tests were run"
     if failing:
-        return f"opened {pull.url} as a draft: the tests fail with the change ({verdict}).{table}"
-    return f"opened {pull.url} ({verdict}).{table}"
+        return f"opened {pull.url} as a draft: the tests fail with the change ({verdict}). Cost: {cost}.{table}"
+    return f"opened {pull.url} ({verdict}). Cost: {cost}.{table}"
+
+
+def cost_of(run: RunContext, result: AttemptResult) -> str:
+    """The run's cost line so far (the agent of the chosen attempt; phases up to now)."""
+    agent = result.agent
+    return run_cost(agent.steps, agent.prompt_tokens, agent.completion_tokens, agent.cost,
+                    runs.read_phases(run.conn, run.run_id), time.time())
 
 
 def _push(run: RunContext, branch: str, head: str) -> None:

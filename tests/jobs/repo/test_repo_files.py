@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.report.texts import branch_name, commit_message, pull_request_body
+from jobs.report.texts import branch_name, commit_message, pull_request_body, run_cost
 from jobs.repo.config import RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult, detect_test_command, parse_counts
 from jobs.report.tracking import Progress, marker, render_help, render_tracking
@@ -71,3 +71,11 @@ def test_tracking_comment_shows_the_phase_and_the_outcome():
 def test_help_lists_commands_and_errors():
     text = render_help("/codex", ("`--attempts` takes a number from 1 to 5, not `9`",))
     assert "could not start" in text and "/codex help" in text and "--attempts" in text
+
+
+def test_the_cost_line_has_steps_tokens_dollars_and_time_per_phase():
+    phases = [("queued", 0.0), ("checking out", 2.0), ("setting up", 3.5), ("agent working", 4.0), ("tests", 40.0)]
+    assert run_cost(7, 10_000, 2_345, 0.0312, phases, 42.25) == (
+        "7 steps · 12,345 tokens (10,000 in, 2,345 out) · $0.0312 · 40.2 s (checking out 1.5 s, setting up 0.5 s, "
+        "agent working 36.0 s, tests 2.2 s)")
+    assert "no price known for the model" in run_cost(1, 1, 1, 0.0, [], 0.0)

@@ -120,3 +120,4 @@ def test_a_planted_link_or_fifo_manifest_is_not_read(tmp_path):
 ])
 def test_summaries_of_runners_not_installed_here(output, counts):
     assert parse_counts(output) == counts
+
