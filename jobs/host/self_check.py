@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
@@ -11,15 +11,18 @@ from urllib.parse import urlparse
 import redis
 import requests
 
+from jobs.agent.probe import ModelError, NoToolCalls, probe_tools
 from jobs.forges.base import ForgeError
 from jobs.forges.github_app import GitHubApp, load_private_key
 from jobs.forges.gitlab_tokens import TokenStore
 from jobs.records.schema import SCHEMA_VERSION, SchemaError, stored_version
-from jobs.run.wiring import make_sandbox
+from jobs.run.wiring import build_model, make_sandbox
 from jobs.sandbox import SandboxError
 from jobs.settings import Settings, SettingsError
 
 TIMEOUT = 10
+PROBE_SECONDS = 120  # the tool-calling request; a small CPU model may take a while to load
+PROBE_MAX_TOKENS = 2048  # enough for a reasoning model to reason before the call
 
 
 @dataclass(frozen=True)
@@ -195,9 +198,23 @@ def _gitlab_token_problem(url: str, path: str, token: str | None) -> str | None:
 
 
 def check_model(s: Settings) -> str:
+    """The key and model name, then one tiny tool-calling request with the configured API."""
     base = (s.openai_base_url or "https://api.openai.com/v1").rstrip("/")
     if not s.openai_api_key:
         raise CheckFailed("set OPENAI_API_KEY (or OPENAI_BASE_URL and any key for a local model server)")
+    listed = _model_listed(s, base)
+    probe = replace(s, model_max_tokens=PROBE_MAX_TOKENS, model_retries=0,
+                    reasoning_effort="low" if s.reasoning_effort else "")
+    try:
+        verdict = probe_tools(build_model(probe, s.model, s.openai_api_key, lambda line: None), PROBE_SECONDS)
+    except (ModelError, NoToolCalls) as exc:
+        raise CheckFailed(str(exc)) from None
+    unlisted = "" if listed else " (not in its list of models, but it answered)"
+    return f"{base} serves {s.model}{unlisted}; {verdict}"
+
+
+def _model_listed(s: Settings, base: str) -> bool:
+    """Whether the server lists the model; a wrong key or address fails here, before the probe."""
     headers = {"Authorization": f"Bearer {s.openai_api_key}"}
     try:
         resp = requests.get(f"{base}/models/{s.model}", timeout=TIMEOUT, headers=headers)
@@ -209,9 +226,4 @@ def check_model(s: Settings) -> str:
         raise CheckFailed(f"the model API at {base} cannot be reached ({type(exc).__name__}): check OPENAI_BASE_URL") from None
     if resp.status_code == 401:
         raise CheckFailed("the model API rejected the key: check OPENAI_API_KEY")
-    if resp.status_code == 404:
-        raise CheckFailed(f"the model API at {base} does not serve {s.model}: set CODEXBOT_MODEL to one it has")
-    if resp.status_code != 200:
-        raise CheckFailed(f"GET {base}/models answered {resp.status_code}: check OPENAI_BASE_URL")
-    return f"{base} serves {s.model}"
-
+    return resp.status_code == 200
