@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,10 +18,12 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_SERVER_WAIT = 120.0  # seconds; a server asking for longer will not heal within a run
 MAX_BACKOFF = 30.0
 MIN_CALL_SECONDS = 1.0  # less time left than this: the call is not started
+POLL_SECONDS = 1.0  # how often a running call asks whether the run was cancelled
 T = TypeVar("T")
 # When the agent's time runs out (time.monotonic()). A context variable rather than an argument of
 # complete(): wrappers of a model (the local run's meter) pass calls through without knowing of it.
 _DEADLINE: ContextVar[float | None] = ContextVar("codexbot_model_deadline", default=None)
+_STOP: ContextVar[Callable[[], str | None] | None] = ContextVar("codexbot_model_stop", default=None)
 
 
 class ModelError(Exception):
@@ -37,14 +40,46 @@ class OutOfTime(ModelError):
     """The agent's wall time ran out during a model call or a wait before retrying one."""
 
 
+class CallCancelled(ModelError):
+    """The run was cancelled while the model was answering; the message is the cancellation's reason."""
+
+
 @contextmanager
-def calls_until(deadline: float | None) -> Iterator[None]:
-    """Model calls made inside this block end (their retries and waits included) by `deadline`."""
-    token = _DEADLINE.set(deadline)
+def calls_until(deadline: float | None, should_stop: Callable[[], str | None] | None = None) -> Iterator[None]:
+    """Model calls made inside this block end (their retries and waits included) by `deadline`, and as soon
+    as `should_stop` gives a reason (checked every POLL_SECONDS while the server is answering)."""
+    tokens = _DEADLINE.set(deadline), _STOP.set(should_stop)
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        _DEADLINE.reset(tokens[0])
+        _STOP.reset(tokens[1])
+
+
+def watched(request: Callable[[float], T], timeout: float) -> T:
+    """request(timeout), abandoned as soon as the run is cancelled: the answer would be thrown away anyway,
+    and the client's own timeout ends the abandoned request."""
+    should_stop = _STOP.get()
+    if should_stop is None:
+        return request(timeout)
+    outcome: dict = {}
+
+    def ask() -> None:
+        try:
+            outcome["answer"] = request(timeout)
+        except BaseException as error:  # noqa: BLE001  (handed to the waiting thread, which raises it)
+            outcome["error"] = error
+
+    worker = threading.Thread(target=ask, name="model-call", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_SECONDS)
+        reason = should_stop() if worker.is_alive() else None
+        if reason:
+            raise CallCancelled(reason)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answer"]
 
 
 def time_left() -> float | None:
@@ -72,7 +107,7 @@ class Endpoint:
         for attempt in range(self.max_retries + 1):
             timeout = self.call_timeout()
             try:
-                return request(timeout)
+                return watched(request, timeout)
             except openai.APIError as error:
                 if isinstance(error, openai.APITimeoutError) and timeout < self.timeout:
                     raise OutOfTime(f"the agent's time ran out while the model was answering "

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
-from jobs.agent.calls import ModelError, OutOfTime, calls_until
+from jobs.agent.calls import CallCancelled, ModelError, OutOfTime, calls_until
 from jobs.agent.context import Context
 from jobs.agent.guard import RepeatGuard, cap_reply
 from jobs.agent.model import Model, ModelReply
@@ -62,6 +62,7 @@ class Agent:
                  should_stop: Callable[[], str | None] | None = None, prices: Mapping[str, Price] | None = None):
         self.model, self.limits, self.on_event = model, limits, on_event
         self.should_stop = should_stop or (lambda: None)
+        self.watch_calls = should_stop  # None: nothing can cancel, so model calls need no watching
         self.model_name = getattr(model, "model", type(model).__name__)
         self.price = find_price(self.model_name, DEFAULT_PRICES if prices is None else prices)
         self.toolbox = Toolbox(sandbox)
@@ -133,8 +134,11 @@ class Agent:
         request = self.transcript.request(self.context.messages)
         started = time.monotonic()
         try:
-            with calls_until(self.deadline):  # a model call, its retries and waits end with the agent's time
+            with calls_until(self.deadline, self.watch_calls):  # a call ends with the agent's time, or a cancel
                 reply = self.model.complete(self.context.messages, TOOLS)
+        except CallCancelled as cancel:
+            self.steps = len(self.transcript.steps)
+            raise Stopped(str(cancel), "cancelled") from cancel
         except OutOfTime as error:
             self.steps = len(self.transcript.steps)  # the cut call completed no step
             raise Stopped(f"the agent used all of its {self.limits.wall_seconds:g} s without finishing "

@@ -176,12 +176,12 @@ def test_a_model_call_ends_when_the_agents_time_does():
     assert waits == []
 
 
-def run_agent(workspace, script, limits, quirks=None):
+def run_agent(workspace, script, limits, quirks=None, should_stop=None):
     events: list[str] = []
     with OpenAIEmulator(script=script, quirks=quirks) as emu:
         model = ChatModel(emu.url + "/v1", "sk-test", "gpt-emulator", timeout=30, max_retries=0)
         agent = Agent(model, make_sandbox("bwrap", workspace), limits, on_event=events.append,
-                      prices={"gpt-emulator": (1.0, 2.0)})
+                      prices={"gpt-emulator": (1.0, 2.0)}, should_stop=should_stop)
         started = time.monotonic()
         result = agent.run("fix add")
     return result, emu, events, time.monotonic() - started, agent
@@ -192,6 +192,15 @@ def test_the_wall_time_holds_during_a_slow_model_call(tmp_path):
     result, emu, events, seconds, agent = run_agent(tmp_path, [LS, slow], Limits(wall_seconds=2.5))
     assert result.stopped_by == "wall_time" and result.steps == 1 and seconds < 3.3
     assert result.stop_reason.startswith("the agent used all of its 2.5 s without finishing (the agent's time ran out")
+
+
+def test_a_cancel_ends_a_model_call_that_is_still_running(tmp_path):
+    slow = lambda body: time.sleep(6) or "late"  # noqa: E731
+    asked = time.monotonic() + 1.0
+    cancel = lambda: "cancelled by alice" if time.monotonic() > asked else None  # noqa: E731
+    result, emu, events, seconds, agent = run_agent(tmp_path, [slow], Limits(), should_stop=cancel)
+    assert (result.stopped_by, result.stop_reason, result.steps) == ("cancelled", "cancelled by alice", 0)
+    assert seconds < 3.5
 
 
 def test_the_conversation_budget_follows_the_servers_window(tmp_path):
