@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import openai
 
 from jobs.agent.calls import Endpoint, ModelError
-from jobs.agent.model import ModelReply, Usage, assistant_message, parse_tool_call
+from jobs.agent.model import ModelReply, Usage, assistant_message, calls_in_text, parse_tool_call
 from jobs.agent.window import ask_context_window
 
 WIRE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")  # what Chat Completions accepts
@@ -101,6 +101,9 @@ def parse_chat_reply(message, usage, cut_off: bool = False) -> ModelReply:
     """A ModelReply from the client's message and usage objects."""
     functions = [call for call in message.tool_calls or [] if getattr(call, "type", "function") == "function"]
     calls = [parse_tool_call(call.id, call.function.name, call.function.arguments) for call in functions]
+    content = message.content
+    if not calls:
+        content, calls = calls_in_text(content)
     cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", 0) or 0
     counts = Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0, cached) if usage else Usage()
-    return ModelReply(message.content, calls, counts, assistant_message(message.content, calls), cut_off)
+    return ModelReply(content, calls, counts, assistant_message(content, calls), cut_off)

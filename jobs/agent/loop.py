@@ -95,7 +95,9 @@ class Agent:
     def context_budget(self) -> int | None:
         """CODEXBOT_CONTEXT_TOKENS, or half the window the server says it runs with if that is smaller: the
         rest is for the tool schemas, the answer, and the error of counting four characters a token."""
-        ask = getattr(self.model, "context_window", None)  # a wrapped model may not pass it on
+        # A wrapper (the local run's meter) keeps the adapter as `inner` and may not pass this question on.
+        ask = getattr(self.model, "context_window", None) or getattr(getattr(self.model, "inner", None),
+                                                                     "context_window", None)
         window = ask() if callable(ask) else None
         budget = self.limits.context_tokens
         if window and (budget is None or window // 2 < budget):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -95,3 +96,30 @@ def parse_tool_call(call_id: str | None, name: str, raw) -> ToolCall:
         return ToolCall(call_id, name, {}, raw=raw,
                         error=f"the arguments of {name} must be a JSON object, not {type(arguments).__name__}")
     return ToolCall(call_id, name, arguments, raw=raw)
+
+
+_TAGGED = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
+
+
+def calls_in_text(content: str | None) -> tuple[str | None, list[ToolCall]]:
+    """Tool calls a server left in the text instead of `tool_calls`, and the text without them.
+
+    Two shapes are taken: Hermes/Qwen's `<tool_call>{"name", "arguments"}</tool_call>` blocks (servers without
+    a tool-call parser pass them through), and a reply that is nothing but one such JSON object (Llama 3's
+    format). Anything else stays text.
+    """
+    text = (content or "").strip()
+    blocks = _TAGGED.findall(text)
+    if not blocks and text.startswith("{") and text.endswith("}"):
+        blocks, text = [text], ""
+    calls = []
+    for block in blocks:
+        try:
+            found = json.loads(block, strict=False)
+        except json.JSONDecodeError:
+            return content, []
+        if not isinstance(found, dict) or not isinstance(found.get("name"), str):
+            return content, []
+        arguments = found.get("arguments", found.get("parameters", {}))
+        calls.append(parse_tool_call(None, found["name"], arguments if isinstance(arguments, (dict, str)) else {}))
+    return (_TAGGED.sub("", text).strip() or None) if calls else content, calls

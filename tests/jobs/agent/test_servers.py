@@ -92,6 +92,24 @@ def test_raw_newlines_in_tool_arguments_are_accepted_and_worse_gets_a_clear_tool
     assert parse_tool_call(None, "shell", "").id.startswith("call_")
 
 
+@pytest.mark.parametrize("content, left", [
+    ('Listing.\n<tool_call>\n{"name": "shell", "arguments": {"command": "ls"}}\n</tool_call>', "Listing."),
+    ('{"name": "shell", "parameters": {"command": "ls"}}', None),
+])
+def test_tool_calls_a_server_left_in_the_text_are_taken(content, left):
+    with OpenAIEmulator(script=[content]) as emu:
+        model, waits, lines = adapter("chat", emu)
+        reply = model.complete(HI, TOOLS)
+    assert [(call.name, call.arguments) for call in reply.tool_calls] == [("shell", {"command": "ls"})]
+    assert reply.content == left and reply.message["tool_calls"][0]["function"]["name"] == "shell"
+
+
+def test_text_that_only_looks_like_json_stays_text():
+    with OpenAIEmulator(script=['{"result": 4}', "<tool_call>{not json}</tool_call>"]) as emu:
+        model, waits, lines = adapter("chat", emu)
+        assert model.complete(HI, TOOLS).tool_calls == [] and model.complete(HI, TOOLS).tool_calls == []
+
+
 def test_a_validation_error_in_a_500_is_not_retried_and_names_the_field_in_one_line():
     body = {"error": {"message": pydantic_error(3, None), "type": "internal_server_error", "param": None,
                       "code": None}}
