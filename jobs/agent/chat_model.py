@@ -8,7 +8,6 @@ null, and a cap on the answer's length, since several servers otherwise generate
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Callable
 from urllib.parse import urlparse
@@ -17,11 +16,10 @@ import openai
 
 from jobs.agent.calls import Endpoint, ModelError
 from jobs.agent.model import ModelReply, Usage, assistant_message, calls_in_text, parse_tool_call
-from jobs.agent.window import ask_context_window
+from jobs.agent.window import answer_cap, ask_context_window
 
 WIRE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")  # what Chat Completions accepts
 DEFAULT_MAX_TOKENS = 8192
-MIN_ANSWER_TOKENS = 256  # below this a tool call cannot be written; better the server's own error
 # OpenAI's reasoning models refuse `max_tokens`; most other servers know only `max_tokens`.
 NEW_CAP_HOSTS = ("api.openai.com",)
 NEW_CAP_SUFFIXES = (".openai.azure.com",)
@@ -68,18 +66,8 @@ class ChatModel:
         return parse_chat_reply(choice.message, response.usage, choice.finish_reason == "length")
 
     def _create(self, request: dict, timeout: float):
-        cap = answer_cap(self.max_tokens, self.context_window(), request)
+        cap = answer_cap(self.max_tokens, self.context_window(), request["messages"], request.get("tools"))
         return self.client.chat.completions.create(**request, **{self.cap_field: cap}, timeout=timeout)
-
-
-def answer_cap(max_tokens: int, window: int | None, request: dict) -> int:
-    """The answer's cap, within what the window leaves after the prompt: vLLM refuses a request whose
-    prompt plus cap exceeds its max_model_len. The prompt is counted at three characters a token (code
-    tokenizes denser than prose), so the estimate errs on the short side."""
-    if window is None:
-        return max_tokens
-    prompt = len(json.dumps(request.get("messages"))) + len(json.dumps(request.get("tools") or []))
-    return max(MIN_ANSWER_TOKENS, min(max_tokens, window - prompt // 3))
 
 
 def cap_field_for(base_url: str) -> str:

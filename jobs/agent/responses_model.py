@@ -9,7 +9,7 @@ import openai
 
 from jobs.agent.calls import Endpoint, ModelError
 from jobs.agent.model import ModelReply, ToolCall, Usage, assistant_message, parse_tool_call
-from jobs.agent.window import ask_context_window
+from jobs.agent.window import answer_cap, ask_context_window
 
 # OpenAI's advice for reasoning models: reasoning counts against max_output_tokens, so leave it room.
 DEFAULT_MAX_OUTPUT_TOKENS = 25_000
@@ -35,9 +35,11 @@ class ResponsesModel:
 
     def complete(self, messages: list[dict], tools: list[dict]) -> ModelReply:
         instructions, items = to_input(messages)
-        request = {"model": self.model, "input": items, "store": False, "max_output_tokens": self.max_tokens}
+        request = {"model": self.model, "input": items, "store": False}
         if tools:
             request["tools"], request["tool_choice"] = [flat_tool(tool) for tool in tools], "auto"
+        request["max_output_tokens"] = answer_cap(self.max_tokens, self.context_window(), instructions, items,
+                                                  request.get("tools"))
         if instructions:
             request["instructions"] = instructions
         if self.reasoning_effort:

@@ -30,6 +30,9 @@ class ScriptedModel:
         script = [{**step["response"], "usage": step.get("usage")} for step in transcript["steps"]]
         return cls(script, transcript.get("model", "scripted"))
 
+    def context_window(self) -> int | None:
+        return None  # a recording has no server to ask
+
     def complete(self, messages: list[dict], tools: list[dict]) -> ModelReply:
         if self.calls >= len(self.responses):
             raise ScriptExhausted(f"the recorded script has only {len(self.responses)} answers")

@@ -12,12 +12,24 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlparse
 
 import requests
 
 ASK_SECONDS = 5.0  # each question; a server that does not answer in time is taken as saying nothing
+MIN_ANSWER_TOKENS = 256  # below this a tool call cannot be written; better the server's own error then
+
+
+def answer_cap(max_tokens: int, window: int | None, *prompt) -> int:
+    """The answer's cap, within what the window leaves after the prompt: vLLM refuses a request whose
+    prompt plus cap exceeds its max_model_len. The prompt is counted at three characters a token (code
+    tokenizes denser than prose), so the estimate errs on the short side."""
+    if window is None:
+        return max_tokens
+    size = sum(len(json.dumps(part)) for part in prompt if part)
+    return max(MIN_ANSWER_TOKENS, min(max_tokens, window - size // 3))
 
 
 def server_root(base_url: str) -> str:

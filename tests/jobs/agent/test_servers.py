@@ -181,6 +181,17 @@ def test_the_context_window_is_taken_from_the_server_where_it_says(quirks, windo
     assert emu.requests[0]["max_tokens"] <= (window or 8192)
 
 
+def test_the_answer_cap_leaves_room_for_the_prompt_on_both_apis():
+    long = [{"role": "user", "content": "x" * 9000}]
+    with OpenAIEmulator(script=["a", "b"], quirks=ServerQuirks(max_model_len=8192)) as emu:
+        chat, _, _ = adapter("chat", emu)
+        responses, _, _ = adapter("responses", emu)
+        chat.complete(long, TOOLS)
+        responses.complete(long, TOOLS)
+    chat_cap, responses_cap = emu.requests[0]["max_tokens"], emu.requests[1]["max_output_tokens"]
+    assert 256 <= chat_cap <= 8192 - 3000 and 256 <= responses_cap <= 8192 - 3000
+
+
 def test_a_model_call_ends_when_the_agents_time_does():
     slow = lambda body: time.sleep(3) or "late"  # noqa: E731
     with OpenAIEmulator(script=[slow, {"status": 429, "body": {}, "headers": {"retry-after": "5"}}]) as emu:
