@@ -42,6 +42,9 @@ def test_comment_on_an_issue_opens_a_pull_request_with_the_fix(stack, redis_conn
     pull = pulls[0]
     assert pull["head"]["ref"] == f"codex/{number}-{run_id[:8]}" and pull["base"]["ref"] == "main"
     assert f"Fixes #{number}" in pull["body"] and "1 passed" in pull["body"]
+    assert ("Before the change: 0 passed, 1 failed · after: 1 passed, 0 failed.\n"
+            "No longer failing (1): `tests/test_calc.py::test_add`") in pull["body"]
+    assert "Cost:** 5 steps · " in pull["body"] and "(checking out " in pull["body"]
     assert stack.github.read_file_at(REPO, pull["head"]["ref"], "calc.py") == sample_repo.FIXED_CALC
     assert run.pr_url == pull["html_url"] and run.tests["passed"] == 1 and run.tests["failed"] == 0
     [check] = stack.github.check_runs(REPO)
@@ -208,6 +211,8 @@ def test_a_change_whose_tests_fail_opens_a_draft_that_closes_nothing(stack, redi
     assert pull["body"].startswith("> [!WARNING]\n> **A draft: the tests fail with this change** (tests failed: "
                                    "0 passed, 1 failed")
     assert f"it does not close #{number}." in pull["body"]
+    assert "Failing before and after (1): `tests/test_calc.py::test_add`" in pull["body"]
+    assert load_run(redis_conn, run_id).tests["still"] == ["tests/test_calc.py::test_add"]
     assert run.status == "succeeded" and "as a draft: the tests fail with the change" in (
         "\n".join(read_log(redis_conn, run_id)))
     [tracking] = [c["body"] for c in bot_comments(stack, number) if f"codexbot:run={run_id}" in c["body"]]

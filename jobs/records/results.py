@@ -15,6 +15,7 @@ import redis
 from jobs.records import runs
 from jobs.repo.junit import collect_reports
 from jobs.access.redaction import Redactor
+from jobs.repo.delta import TestDelta
 from jobs.repo.testing import TestResult
 
 
@@ -22,6 +23,18 @@ def store_tests(conn: redis.Redis, run_id: str, redactor: Redactor, tests: TestR
                 since: float) -> None:
     """The test result, with the cases of any JUnit report the test command wrote after `since`."""
     record = {**tests.to_dict(), "junit": collect_reports(workdir, since - 1)}
+    runs.update_run(conn, run_id, tests=json.loads(redactor.redact(json.dumps(record))))
+
+
+def store_delta(conn: redis.Redis, run_id: str, redactor: Redactor, change: TestDelta | None) -> None:
+    """The tests before the change and what changed, beside the tests after it, for the run page."""
+    run = runs.load_run(conn, run_id)
+    if change is None or run is None or not run.tests:
+        return
+    before = change.before
+    record = {**run.tests, "before": {"passed": before.passed, "failed": before.failed, "errors": before.errors,
+                                      "skipped": before.skipped, "exit_code": before.exit_code},
+              "fixed": list(change.fixed), "broken": list(change.broken), "still": list(change.still)}
     runs.update_run(conn, run_id, tests=json.loads(redactor.redact(json.dumps(record))))
 
 

@@ -25,6 +25,7 @@ class RepoConfig:
     setup_secrets: tuple[str, ...] = ()  # [setup] secrets: names of stored secrets the setup commands get
     test_command: str | None = None
     test_timeout: int = 900
+    test_baseline: bool = True  # [test] baseline: run the tests on the base first, to report what changed
     max_steps: int = 30
     agent_network: bool = False
     network_allow: tuple[str, ...] = ()  # [network] allow: domains fenced phases may reach besides the operator's
@@ -70,6 +71,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
         setup_secrets=tuple(dict.fromkeys(secrets)),
         test_command=command,
         test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
+        test_baseline=_bool(test, "baseline", True, "[test] baseline"),
         max_steps=_int(agent, "max_steps", 30, 1, MAX_STEPS_LIMIT, "[agent] max_steps"),
         agent_network=_bool(network, "agent", False, "[network] agent"),
         network_allow=tuple(dict.fromkeys(allow)),

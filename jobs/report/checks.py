@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from jobs.forges.base import Forge
+from jobs.repo.delta import TestDelta
 from jobs.repo.testing import TestResult
 
 
-def report_check(forge: Forge, sha: str, tests: TestResult | None, diffstat: str, link: str, redact) -> None:
-    """A completed check (GitHub) or commit status (GitLab) on the pushed commit, with the verdict and link."""
+def report_check(forge: Forge, sha: str, tests: TestResult | None, diffstat: str, link: str, redact,
+                 change: TestDelta | None = None) -> None:
+    """A completed check (GitHub) or commit status (GitLab) on the pushed commit, with the verdict, the tests
+    before and after the change, and the link. It fails when tests fail or the change made some fail."""
     check = forge.start_check(sha, "codexbot", link)
     verdict = tests.summary() if tests is not None else "no tests were run"
-    forge.finish_check(check, "success" if tests is None or tests.ok else "failure", verdict,
-                       redact(f"{verdict}\n\n```\n{diffstat}\n```\n\n[Run log]({link})"))
+    failing = tests is not None and (not tests.ok or (change is not None and change.newly_failing))
+    before_after = "\n".join(change.lines()) + "\n\n" if change is not None else ""
+    forge.finish_check(check, "failure" if failing else "success", verdict,
+                       redact(f"{verdict}\n\n{before_after}```\n{diffstat}\n```\n\n[Run log]({link})"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from jobs.repo.delta import TestDelta
 from jobs.repo.testing import TestResult
 from jobs.types import Trigger
 
@@ -59,13 +60,13 @@ def run_cost(steps: int, prompt_tokens: int, completion_tokens: int, dollars: fl
 
 
 def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, diffstat: str, link: str,
-                      test_note: str = "", cost: str = "") -> str:
-    """The description; when the tests fail after the change, the pull request is a draft that says so first
-    and closes nothing."""
-    draft = tests is not None and not tests.ok
+                      test_note: str = "", cost: str = "", draft: bool = False, change: TestDelta | None = None) -> str:
+    """The description; a draft (the tests fail with the change, or it makes tests fail) says so first and
+    closes nothing. `change`: the tests before and after."""
     lines = []
-    if draft:
-        lines += [f"> [!WARNING]\n> **A draft: the tests fail with this change** ({tests.summary()}). Review it, ask "
+    if draft and tests is not None:
+        what = "the tests fail with this change" if not tests.ok else "this change makes tests fail"
+        lines += [f"> [!WARNING]\n> **A draft: {what}** ({tests.summary()}). Review it, ask "
                   f"for a fix with a `/codex …` comment here, or close it"
                   + ("." if trigger.is_pull_request else f"; it does not close #{trigger.number}."), ""]
     lines += [quiet(summary[:MAX_SUMMARY]).strip() or "_The agent gave no summary._", ""]
@@ -74,7 +75,9 @@ def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, 
         lines += [f"{'Closes' if trigger.forge == 'gitlab' else 'Fixes'} #{trigger.number}", ""]
     lines += [f"Requested by @{trigger.author}.", "", "### Tests", ""]
     if tests is not None:
-        lines += [("✅ " if tests.ok else "❌ ") + tests.summary(), "", "<details><summary>Output</summary>", "",
+        lines += [("✅ " if tests.ok else "❌ ") + tests.summary(), ""]
+        lines += [*change.lines(), ""] if change is not None else []
+        lines += ["<details><summary>Output</summary>", "",
                   "```", tests.output[-6000:].strip(), "```", "</details>", ""]
     else:
         lines += [test_note or "No tests were run.", ""]

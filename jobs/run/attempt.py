@@ -15,6 +15,8 @@ from jobs.agent.loop import Agent, AgentResult
 from jobs.agent.model import ModelError
 from jobs.git import workspace
 from jobs.git.takeback import GitState, save_git_state, take_back_git
+from jobs.git.tree import put_back, tree_status
+from jobs.repo.delta import TestDelta, delta
 from jobs.repo.config import FILE_NAME, RepoConfig
 from jobs.repo.testing import TestResult, detect_test_command, run_tests
 from jobs.report.texts import quiet
@@ -96,6 +98,17 @@ class AttemptResult:
     head: str  # the commit holding the change (base_sha when there is none)
     diff: str  # base_sha..head
     reverted: tuple[str, ...]  # protected paths the agent changed, put back
+    baseline: TestResult | None = None  # the tests on the base, before the agent
+
+    @property
+    def delta(self) -> TestDelta | None:
+        return delta(self.baseline, self.tests) if self.baseline is not None and self.tests is not None else None
+
+    @property
+    def tests_failing(self) -> bool:
+        """The change does not make the tests pass, or makes tests fail that did not: a draft."""
+        change = self.delta
+        return self.tests is not None and (not self.tests.ok or (change is not None and change.newly_failing))
 
     @property
     def changed(self) -> bool:
@@ -119,13 +132,14 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     events.phase("setting up")
     sandbox.start_phase("setup")
     run_setup_commands(sandbox, plan.config, events.log, plan.setup_env)
+    baseline = _baseline_tests(plan, sandbox, events, git_state)
     sandbox.start_phase("agent", network=plan.config.agent_network)
     events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
     events.phase("agent working")
     agent = _run_agent(plan, make_agent(sandbox), events)
     take_back_git(plan.workdir, git_state)
     tests = _run_tests(plan, sandbox, events, git_state)
-    return _commit_change(plan, agent, tests, events)
+    return _commit_change(plan, agent, tests, events, baseline)
 
 
 def run_setup_commands(sandbox: Sandbox, config: RepoConfig, log: Callable[[str], None],
@@ -161,6 +175,22 @@ def _run_agent(plan: AttemptPlan, agent: Agent, events: AttemptEvents) -> AgentR
     return result
 
 
+def _baseline_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState
+                    ) -> TestResult | None:
+    """The tests once on the base, before the agent, so the run can say what its change did to them; the tree
+    is put back afterwards (reports, caches and files the tests wrote are not the agent's change)."""
+    command = _test_command(plan)
+    if command is None or not plan.config.test_baseline:
+        return None
+    take_back_git(plan.workdir, git_state)  # setup ran in the sandbox: host git reads the tree only after
+    before = tree_status(plan.workdir)
+    tests = run_tests(sandbox, command, plan.config.test_timeout)
+    take_back_git(plan.workdir, git_state)
+    put_back(plan.workdir, before)
+    events.log("before the change, " + tests.summary())
+    return tests
+
+
 def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState) -> TestResult | None:
     command = _test_command(plan)  # again: the agent may have added the tests
     if command is None:
@@ -175,8 +205,8 @@ def _run_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_s
     return tests
 
 
-def _commit_change(plan: AttemptPlan, agent: AgentResult, tests: TestResult | None,
-                   events: AttemptEvents) -> AttemptResult:
+def _commit_change(plan: AttemptPlan, agent: AgentResult, tests: TestResult | None, events: AttemptEvents,
+                   baseline: TestResult | None = None) -> AttemptResult:
     """Protected paths put back, the rest committed as codexbot; the diff read only once its size is known."""
     reverted = workspace.revert_protected(plan.workdir, plan.config.protected_paths)
     if reverted:
@@ -184,6 +214,6 @@ def _commit_change(plan: AttemptPlan, agent: AgentResult, tests: TestResult | No
     workspace.commit_all(plan.workdir, plan.commit_message(agent.summary), plan.identity)
     head = workspace.head_sha(plan.workdir)
     if head == plan.base_sha:
-        return AttemptResult(agent, tests, head, "", tuple(reverted))
+        return AttemptResult(agent, tests, head, "", tuple(reverted), baseline)
     workspace.check_diff_size(plan.workdir, plan.base_sha, plan.max_diff_bytes)
-    return AttemptResult(agent, tests, head, workspace.diff(plan.workdir, plan.base_sha), tuple(reverted))
+    return AttemptResult(agent, tests, head, workspace.diff(plan.workdir, plan.base_sha), tuple(reverted), baseline)

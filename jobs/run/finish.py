@@ -9,7 +9,7 @@ from typing import Callable
 
 from jobs.git import patches, workspace
 from jobs.records import delegated, runs
-from jobs.records.results import store_outcome
+from jobs.records.results import store_delta, store_outcome
 from jobs.report.checks import report_check
 from jobs.report.followups import finish_followup
 from jobs.report.texts import co_author, commit_message, pull_request_body, pull_request_title, run_cost
@@ -50,24 +50,28 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     if finish.kind == "diff":
         return _keep_diff(run, prepared, result, finish)
     store_outcome(run.conn, run.run_id, run.journal.redactor, result.agent.transcript, result.diff, result.tests)
+    store_delta(run.conn, run.run_id, run.journal.redactor, result.delta)
     _push(run, prepared.push_branch, result.head)
     stat = workspace.diff_stat(run.workdir, prepared.base_sha)
     # a check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page
-    report_check(run.forge, result.head, result.tests, stat, run.link, run.redact)
+    report_check(run.forge, result.head, result.tests, stat, run.link, run.redact, result.delta)
     trigger = run.task.trigger
     if finish.kind == "followup":  # answer on each addressed review thread, keep the description whole
         return finish_followup(run.forge, trigger, list(prepared.review), result.head, result.agent.summary,
                                result.tests, prepared.push_branch, run.run_id, run.link, run.redact)
     cost = cost_of(run, result)
-    body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link, cost=cost)
+    failing = result.tests_failing
+    body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link, cost=cost, draft=failing,
+                             change=result.delta)
     table = f"\n\n### Attempts\n\n{attempts_table}\n" if attempts_table else ""
-    failing = result.tests is not None and not result.tests.ok
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
                                        pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)
     verdict = result.tests.summary() if result.tests else "no tests were run"
+    verdict += f"; {result.delta.short()}" if result.delta is not None else ""
     if failing:
-        return f"opened {pull.url} as a draft: the tests fail with the change ({verdict}). Cost: {cost}.{table}"
+        why = "the change makes tests fail" if result.tests.ok else "the tests fail with the change"
+        return f"opened {pull.url} as a draft: {why} ({verdict}). Cost: {cost}.{table}"
     return f"opened {pull.url} ({verdict}). Cost: {cost}.{table}"
 
 
@@ -104,6 +108,6 @@ def _open_delegated_pull_request(run: RunContext, prepared: Prepared, result: At
     body = pull_request_body(replace(trigger, is_pull_request=True), result.agent.summary, result.tests,
                              workspace.diff_stat(run.workdir, prepared.base_sha), run.link)
     pull = run.forge.open_pull_request(branch, prepared.repo.default_branch, pull_request_title(trigger.command.text),
-                                       run.redact(body), draft=result.tests is not None and not result.tests.ok)
+                                       run.redact(body), draft=result.tests_failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url, branch=branch)
     return f"; opened {pull.url}"

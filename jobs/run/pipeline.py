@@ -60,7 +60,7 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
         result, table = _attempt(run, plan), ""
     _record_agent(run, result)
     run.progress("publishing")
-    failing = result.tests is not None and not result.tests.ok  # a draft, and not 🚀: someone must look
+    failing = result.tests_failing  # a draft, and not 🚀: someone must look
     return run.finish("succeeded", publish(run, prepared, result, finish, table), attention=failing)
 
 

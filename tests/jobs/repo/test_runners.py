@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from jobs.repo.delta import failing_tests
 from jobs.repo.testing import detect_test_command, parse_counts
 
 EXPECTED = {"passed": 2, "failed": 1, "errors": 0, "skipped": 1}
 
 
-def run(project: Path) -> tuple[str, dict]:
+def run(project: Path, failing: str | None = None) -> tuple[str, dict]:
     command = detect_test_command(project, None)
     assert command is not None
     proc = subprocess.run(command, shell=True, cwd=project, capture_output=True, text=True, timeout=120,
@@ -25,6 +26,8 @@ def run(project: Path) -> tuple[str, dict]:
                                "HOME": str(project), "NO_COLOR": "1",
                                "NODE_PATH": "/usr/share/nodejs"})  # where Debian's node packages live
     assert proc.returncode != 0, proc.stdout + proc.stderr  # one test fails
+    if failing is not None:  # and the delta finds it by the name the runner printed
+        assert failing_tests(proc.stdout + proc.stderr) == {failing}
     return command, parse_counts(proc.stdout + proc.stderr)
 
 
@@ -38,7 +41,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
 def test_pytest(tmp_path):
     write(tmp_path, {"tests/test_calc.py": "import pytest\n\ndef test_a(): pass\n\ndef test_b(): pass\n\n"
                                            "def test_c(): assert 1 == 2\n\n@pytest.mark.skip\ndef test_d(): pass\n"})
-    command, counts = run(tmp_path)
+    command, counts = run(tmp_path, "tests/test_calc.py::test_c")
     assert command == "python3 -m pytest -q" and counts == EXPECTED
 
 
@@ -50,7 +53,7 @@ UNITTEST = ("import unittest\n\nclass T(unittest.TestCase):\n    def test_a(self
 @pytest.mark.parametrize("name", ["test.py", "tests.py"])
 def test_unittest_in_a_test_py_layout(tmp_path, name):
     write(tmp_path, {name: UNITTEST, "calc.py": "X = 1\n"})
-    command, counts = run(tmp_path)
+    command, counts = run(tmp_path, f"test_c ({name[:-3]}.T.test_c)")
     assert command.startswith("python3 -m unittest discover") and counts == EXPECTED
 
 
@@ -66,7 +69,7 @@ def test_npm_test_with_nodes_own_runner(tmp_path, lockfile, manager):
              "test/calc.test.js": NODE_TEST}
     if lockfile:
         files[lockfile] = json.dumps({"name": "sample", "lockfileVersion": 3, "packages": {}})
-    command, counts = run(write(tmp_path, files))
+    command, counts = run(write(tmp_path, files), "c")
     assert command == f"{manager} test" and counts == EXPECTED
 
 
@@ -77,7 +80,7 @@ MOCHA = ("const assert = require('assert');\ndescribe('calc', () => {\n  it('a',
 @pytest.mark.skipif(shutil.which("mocha") is None, reason="Debian's mocha is installed by make test's set-up")
 def test_npm_test_with_mocha(tmp_path):
     files = {"package.json": json.dumps({"name": "sample", "scripts": {"test": "mocha"}}), "test/calc.js": MOCHA}
-    command, counts = run(write(tmp_path, files))
+    command, counts = run(write(tmp_path, files), "calc")
     assert command == "npm test" and counts == EXPECTED
 
 
