@@ -7,7 +7,9 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY jobs ./jobs
 COPY cli ./cli
-RUN pip install --no-cache-dir --prefix=/install .
+# codexbot lives in its own virtualenv under /opt: the sandbox mounts only /usr, /bin and /lib, so its
+# commands see the image's python3 with nothing of codexbot's (flask, rq, openai…) installed
+RUN python -m venv /opt/codexbot && /opt/codexbot/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm
 # git for checkouts and pushes, bubblewrap for the sandbox, socat for its network fence; Debian's stable versions are the pin
@@ -18,10 +20,11 @@ RUN apt-get update \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin codexbot \
     && mkdir -p /var/lib/codexbot \
     && chown codexbot:codexbot /var/lib/codexbot
-COPY --from=build /install /usr/local
+COPY --from=build /opt/codexbot /opt/codexbot
 USER 10001:10001
 WORKDIR /home/codexbot
 ENV CODEXBOT_DATA_DIR=/var/lib/codexbot \
+    PATH=/opt/codexbot/bin:$PATH \
     PYTHONUNBUFFERED=1
 VOLUME ["/var/lib/codexbot"]
 EXPOSE 8000

@@ -12,6 +12,8 @@ command -v socat >/dev/null || missing+=(socat)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v mocha >/dev/null || missing+=(mocha)
+# the sandbox sees the system's python3, never the worker's: the sample repositories' tests need its pytest
+/usr/bin/python3 -c 'import pytest' 2>/dev/null || missing+=(python3-pytest)
 # the fence's abuse tests play a machine in a network namespace (ip, from iproute2)
 command -v ip >/dev/null || missing+=(iproute2)
 # the browser tests drive Debian's Chromium through Playwright (never a downloaded browser)

@@ -4,7 +4,6 @@ settings name, the sandbox backend, and the agent built from them. Everything el
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,9 +21,9 @@ from jobs.forges.gitlab import GitLabForge
 from jobs.forges.gitlab_tokens import TokenStore
 from jobs.forges.retrying import ApiWatch
 from jobs.repo.config import RepoConfig
-from jobs.sandbox import SYSTEM_PATH, BubblewrapSandbox, RunBudget, Sandbox, SandboxLimits, SubprocessSandbox
+from jobs.sandbox import BubblewrapSandbox, RunBudget, Sandbox, SandboxLimits, SubprocessSandbox
 from jobs.sandbox.allowlist import DEFAULT_ALLOW, Allowlist, operator_domains, upstreams_for_tests
-from jobs.sandbox.bubblewrap import check_bwrap, find_host_python
+from jobs.sandbox.bubblewrap import check_bwrap
 from jobs.sandbox.fence import Fence, FencePolicy, Refusal
 from jobs.settings import Services
 from jobs.settings import Settings, SettingsError
@@ -164,7 +163,7 @@ def make_sandbox(kind: str, workspace: Path, *, limits: SandboxLimits | None = N
     if kind == "bwrap":
         bwrap = check_bwrap()
         return BubblewrapSandbox(workspace, limits=limits, budget=budget, bwrap=bwrap, host_uid=host_uid,
-                                 host_gid=host_gid, ro_paths=find_host_python(os.environ.get("PATH", SYSTEM_PATH)),
+                                 host_gid=host_gid,
                                  fence=Fence(fence, on_refused) if fence is not None else None)
     if kind == "subprocess":
         return SubprocessSandbox(workspace, limits=limits, budget=budget)

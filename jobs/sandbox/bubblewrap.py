@@ -21,6 +21,9 @@ from jobs.sandbox.runner import CommandRunner
 from jobs.sandbox.userns import UserNamespace
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64")
+# The system's (or the image's) tools only, never the worker's own environment; a virtualenv or node_modules
+# that setup made in the workspace comes first, so the agent and the tests use what setup installed.
+SANDBOX_PATH = f"{WORKSPACE}/.venv/bin:{WORKSPACE}/node_modules/.bin:{SYSTEM_PATH}"
 # The root worker's bwrap keeps only what setpriv needs to become uid 1000; setpriv then drops everything.
 # It runs with capabilities, so it is named by absolute path and gets no environment but PATH.
 DROP_TO_SANDBOX_USER = ("/usr/bin/setpriv", "--reuid", str(SANDBOX_UID), "--regid", str(SANDBOX_UID), "--clear-groups",
@@ -34,13 +37,12 @@ class BubblewrapSandbox(CommandRunner):
     egress proxy; without a fence (an explicit choice: `codexbot run --unfenced-network`) it shares the host's."""
 
     def __init__(self, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
-                 ro_paths: Sequence[Path] = (), bwrap: str = "bwrap", host_uid: int | None = None,
-                 host_gid: int | None = None, fence: Fence | None = None):
+                 bwrap: str = "bwrap", host_uid: int | None = None, host_gid: int | None = None,
+                 fence: Fence | None = None):
         super().__init__(workspace, limits, budget)
         self.fence = fence
-        self.ro_paths = tuple(Path(p) for p in ro_paths)
         self.bwrap = bwrap
-        self.path = ":".join([*(f"{p}/bin" for p in self.ro_paths), SYSTEM_PATH])
+        self.path = SANDBOX_PATH
         self.userns: UserNamespace | None = None
         self.owner: WorkspaceOwner | None = None
         if os.geteuid() == 0:
@@ -121,10 +123,8 @@ class BubblewrapSandbox(CommandRunner):
                 args += ["--symlink", os.readlink(name), name]
             else:
                 args += ["--ro-bind-try", name, name]
-        for parent in _parents([*self.ro_paths, Path(SANDBOX_HOME)]):  # else bwrap, as root, makes them 0700
+        for parent in _parents([Path(SANDBOX_HOME)]):  # else bwrap, as root, makes them 0700
             args += ["--perms", "0755", "--dir", str(parent)]
-        for prefix in self.ro_paths:
-            args += ["--ro-bind", str(prefix), str(prefix)]
         size = str(self.limits.tmp_mb << 20)
         return args + ["--bind", str(self.workspace), WORKSPACE, "--proc", "/proc", "--dev", "/dev",
                        "--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
@@ -182,34 +182,3 @@ def check_bwrap() -> str:
         raise SandboxError(f"bubblewrap cannot create a sandbox here ({result.stderr.strip()}): allow "
                            "unprivileged user namespaces or run the worker where they are allowed")
     return bwrap
-
-
-@lru_cache(maxsize=None)
-def find_host_python(path: str) -> tuple[Path, ...]:
-    """Prefixes of the python3 (and pytest's interpreter) found on PATH that live outside /usr."""
-    interpreters = [shutil.which("python3", path=path), _shebang(shutil.which("pytest", path=path))]
-    prefixes: list[Path] = []
-    for interpreter in filter(None, interpreters):
-        probe = subprocess.run([interpreter, "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
-                               capture_output=True, text=True, timeout=30, cwd="/", env={"PATH": path})
-        for line in probe.stdout.split() if probe.returncode == 0 else ():
-            prefix = Path(line).resolve()
-            if _bindable(prefix) and prefix not in prefixes:
-                prefixes.append(prefix)
-    return tuple(prefixes)
-
-
-def _shebang(script: str | None) -> str | None:
-    """The interpreter named on a script's #! line, unless it is a generic `env` launcher."""
-    if script is None:
-        return None
-    with open(script, "rb") as file:
-        first = file.readline(512)
-    words = first[2:].decode(errors="replace").split() if first.startswith(b"#!") else []
-    return words[0] if words and not words[0].endswith("/env") else None
-
-
-def _bindable(prefix: Path) -> bool:
-    homes = {Path.home().resolve(), Path("/root"), Path("/home"), Path("/")}
-    system = any(prefix.is_relative_to(d) for d in SYSTEM_DIRS)
-    return prefix.is_dir() and not system and prefix not in homes and prefix.parent != Path("/home")

@@ -409,3 +409,22 @@ def test_limits_must_be_positive():
     (0, "no MemoryError here, the program handled it", ""), (1, "ordinary failure", "")])
 def test_limits_are_recognised_from_exit_status_and_output(code, output, limit):
     assert explain_exit(code, output, SandboxLimits())[0] == limit
+
+
+@needs_bwrap
+def test_the_sandbox_sees_the_systems_python_never_the_workers(workspace):
+    """A setup that forgot to install a package must fail here as it would on the Docker image: the worker's
+    own interpreter and its site-packages (flask, rq, openai, pytest…) are not in the sandbox."""
+    sandbox = make_sandbox("bwrap", workspace)
+    result = sandbox.run("python3 -c 'import sys; print(sys.prefix)'; python3 -c 'import flask' 2>&1 | tail -1; "
+                         "python3 -c 'import rq' 2>&1 | tail -1")
+    assert result.output.split("\n")[:3] == ["/usr", "ModuleNotFoundError: No module named 'flask'",
+                                             "ModuleNotFoundError: No module named 'rq'"]
+
+
+@needs_bwrap
+def test_a_virtualenv_made_in_setup_is_what_later_commands_use(workspace):
+    sandbox = make_sandbox("bwrap", workspace)
+    assert sandbox.run("python3 -m venv .venv", network=False).exit_code == 0
+    result = sandbox.run("command -v python3; python3 -c 'import sys; print(sys.prefix)'")
+    assert result.output.split() == ["/workspace/.venv/bin/python3", "/workspace/.venv"]
