@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from jobs.agent import Agent, ChatModel, Limits
+from jobs.agent import Agent, ChatModel, Limits, ModelError, ResponsesModel
 from jobs.agent.probe import NoToolCalls, probe_tools
 from jobs.agent.tools import TOOLS
 from jobs.run.wiring import make_sandbox
@@ -67,11 +67,12 @@ def model_at(url: str, **options) -> ChatModel:
                      max_tokens=options.pop("max_tokens", 256), **options)
 
 
-def test_the_tools_reach_the_model(server):
-    bare = model_at(server).complete([{"role": "user", "content": "List the files."}], [])
-    tooled = model_at(server).complete([{"role": "user", "content": "List the files."}], TOOLS)
-    # without tool_choice this server left the tools out of the prompt: the same count both times
-    assert tooled.usage.prompt_tokens > bare.usage.prompt_tokens + 200
+def test_the_tools_reach_the_model_and_its_calls_are_parsed(server):
+    reply = model_at(server).complete([{"role": "user", "content": "List the files."}], TOOLS)
+    # without tool_choice this server leaves the tools out of the prompt, and no call can come back; its
+    # usage counts only the last of the completions it makes for a call, so it cannot show this
+    assert reply.tool_calls and reply.tool_calls[0].name in {tool["function"]["name"] for tool in TOOLS}
+    assert reply.message["content"] == "" and reply.message["tool_calls"][0]["id"]
 
 
 def test_the_tool_probe_is_accepted_and_says_what_it_saw(server):
@@ -96,3 +97,10 @@ def test_a_run_ends_with_a_clear_reason_and_every_request_accepted_within_its_ti
     assert result.stop_reason and "\n" not in result.stop_reason
     assert seconds <= limits.wall_seconds * 1.05 + 5, events
     assert result.prompt_tokens > 0 and len(result.transcript["steps"]) == result.steps
+
+
+def test_the_responses_api_it_lacks_is_named_with_the_setting_that_fixes_it(server):
+    model = ResponsesModel(server, "sk-local", "smollm2", timeout=60, max_retries=0, max_tokens=256)
+    with pytest.raises(ModelError, match=r"has no Responses API \(POST /responses: Not Found\): set "
+                                         r"CODEXBOT_MODEL_API=chat$"):
+        model.complete([{"role": "user", "content": "hi"}], TOOLS)
