@@ -110,15 +110,13 @@ class Endpoint:
                 return watched(request, timeout)
             except openai.APIError as error:
                 if isinstance(error, openai.APITimeoutError) and timeout < self.timeout:
-                    raise OutOfTime(f"the agent's time ran out while the model was answering "
-                                    f"(after {timeout:.0f} s)") from error
+                    raise OutOfTime("the model was still answering") from error
                 wait = retry_wait(error, attempt)
                 if wait is None or attempt == self.max_retries:
                     raise ModelError(self.explain(error, attempt + 1), full_body(error)) from error
                 left = time_left()
                 if left is not None and wait + MIN_CALL_SECONDS > left:
-                    raise OutOfTime(f"the agent's time ran out before the model call could be retried "
-                                    f"({short_reason(error)})") from error
+                    raise OutOfTime(f"no time was left to retry the model call after {short_reason(error)}") from error
                 self.on_retry(f"model API: {short_reason(error)}; retrying in {wait:.1f} s "
                               f"(retry {attempt + 1} of {self.max_retries})")
                 self.sleep(wait)
@@ -129,7 +127,7 @@ class Endpoint:
         if left is None:
             return self.timeout
         if left < MIN_CALL_SECONDS:
-            raise OutOfTime("the agent's time ran out before the model could be asked")
+            raise OutOfTime("no time was left for another model call")
         return min(self.timeout, left)
 
     def explain(self, error: openai.APIError, attempts: int) -> str:
