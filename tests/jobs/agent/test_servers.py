@@ -200,7 +200,8 @@ def test_a_model_call_ends_when_the_agents_time_does():
         with calls_until(time.monotonic() + 1.5), pytest.raises(OutOfTime):
             model.complete(HI, TOOLS)
         assert time.monotonic() - started < 2.5
-        with calls_until(time.monotonic() + 2), pytest.raises(OutOfTime, match="no time was left to retry the model call after HTTP 429"):
+        retry = "no time was left to retry the model call after HTTP 429"
+        with calls_until(time.monotonic() + 2), pytest.raises(OutOfTime, match=retry):
             model.complete(HI, TOOLS)  # the server asks for 5 s; the agent has 2
     assert waits == []
 
