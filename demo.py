@@ -1,18 +1,15 @@
 """`make demo`: the main job end to end on one machine, then (in a terminal) the services to look at.
 
-Starts a private Redis, an emulated GitHub (or GitLab, with --forge gitlab) holding a small repository whose
-test fails, the bot's web server and one worker; then, as a user, comments "/codex fix the failing test" on an
-issue, waits, and prints the pull (merge) request, its diff, the tests before and after, and the run page.
-With OPENAI_API_KEY set it uses that model (and OPENAI_BASE_URL if set); otherwise a recorded script of model
-answers. When standard output is a terminal (or with --serve) everything then keeps running: the demo prints
-what can be opened, posts each line typed on standard input as a new comment by the same user (on the issue,
-or with --pr on the pull request), shows the bot's replies and the logs of the runs they start, and stops
-everything on Ctrl-C. Exits 0 only when the request exists and the tests pass on its branch.
+Private Redis, emulated GitHub (--forge gitlab: GitLab) with a repository whose test fails, web server, worker; a
+user comments "/codex fix the failing test"; it prints the pull request, its diff, tests before and after, the run
+page (exit 0 only if that request's tests pass). OPENAI_API_KEY picks a real model, else a recorded script answers.
+In a terminal (or --serve) it all keeps running, typed lines become the user's comments (--pr: on the PR), ^C stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -27,16 +24,16 @@ from urllib.parse import quote
 import redis
 
 from jobs.access.api_tokens import ApiTokens
-from jobs.records.runs import load_run, read_log
+from jobs.records.runs import Run, load_run, read_log
 from tests import sample_repo
 from tests.emulators import github_oauth, gitlab_oauth
+from tests.emulators.github_git import branch_head
 from tests.services import RedisServer
 from tests.stack import Stack
 
 TIMEOUT = 600
 SERVE_SECONDS = 12 * 3600  # a demo left open overnight stops by itself
 TICK = 0.3
-MORE_ANSWERS = 300  # recorded model turns kept ready for the runs typed while serving
 READER = "glpat-demo-reader-token-0123456789"
 OAUTH = ("demo-oauth-client", "demo-oauth-secret")
 
@@ -59,14 +56,12 @@ class Forge:
             return self.emu.note_as("alice", sample_repo.REPO, number, body, merge_request=on_request)
         return self.emu.comment_as("alice", sample_repo.REPO, number, body)  # a pull request is an issue there
 
-    def change_requests(self) -> list[tuple[str, str, int]]:
-        """(URL, branch, number) of every pull or merge request."""
+    def change_requests(self) -> list[tuple[str, str, int]]:  # (URL, branch, number) of each pull or merge request
         if self.name == "gitlab":
             return [(mr["web_url"], mr["source_branch"], mr["iid"]) for mr in self.emu.merge_requests(sample_repo.REPO)]
         return [(p["html_url"], p["head"]["ref"], p["number"]) for p in self.emu.list_pulls(sample_repo.REPO)]
 
-    def comments(self, number: int, on_request: bool = False) -> list[tuple[int, str, str]]:
-        """(id, author, body) of each comment, oldest first."""
+    def comments(self, number: int, on_request: bool = False) -> list[tuple[int, str, str]]:  # (id, author, body)
         if self.name == "gitlab":
             notes = self.emu.notes(sample_repo.REPO, number, merge_request=on_request)
             return [(n["id"], n["author"]["username"], n["body"]) for n in notes]
@@ -78,7 +73,7 @@ class Forge:
     def reader_credentials(self) -> tuple[str, str]:
         if self.name == "gitlab":
             return "oauth2", READER
-        permissions = {"contents": "read", "pull_requests": "read", "issues": "read"}
+        permissions = {"contents": "read", "pull_requests": "read", "issues": "read"}  # clone, look, read replies
         return "x-access-token", self.emu.issue_token(77, [sample_repo.REPO], permissions)
 
     def api_request(self, number: int) -> tuple[str, str, str]:
@@ -98,21 +93,26 @@ def run_tests_at(forge: Forge, ref: str, workdir: Path) -> tuple[int, str]:
     subprocess.run(["git", "-c", f"credential.helper={helper}", "clone", "-q", "--branch", ref,
                     f"{forge.emu.url}/{sample_repo.REPO}.git", str(dest)], check=True, timeout=120)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=dest,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     return proc.returncode, (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+
+
+def print_log(conn: redis.Redis, run_id: str, seen: int, prefix: str = "    ") -> tuple[int, Run | None]:
+    """Print the run's log lines after the first `seen`; the lines printed in all, and the run once it has ended."""
+    lines = read_log(conn, run_id, seen)
+    for line in lines:
+        print(prefix + line)
+    run = load_run(conn, run_id)
+    return seen + len(lines), run if run is not None and run.is_final else None
 
 
 def follow(conn: redis.Redis, run_id: str) -> str:
     """Print the run's log as it grows until the run ends; the run's final status."""
     seen, deadline = 0, time.monotonic() + TIMEOUT
     while time.monotonic() < deadline:
-        lines = read_log(conn, run_id, seen)
-        for line in lines:
-            print(f"    {line}")
-        seen += len(lines)
-        run = load_run(conn, run_id)
-        if run is not None and run.is_final:
-            return run.status
+        seen, ended = print_log(conn, run_id, seen)
+        if ended is not None:
+            return ended.status
         time.sleep(0.3)
     return "timed out"
 
@@ -124,13 +124,11 @@ class Session:
         self.forge, self.conn, self.number, self.on_request = forge, conn, number, on_request
         self.where = f"{sample_repo.REPO}{'!' if forge.name == 'gitlab' and on_request else '#'}{number}"
         self.seen = {cid for cid, _, _ in forge.comments(number, on_request)}
-        self.runs: dict[str, int] = {}  # run id -> log lines printed so far
-        self.pending = b""
+        self.runs, self.pending = {}, b""  # run id -> log lines printed so far; a line not yet ended
 
     def serve(self, seconds: float = SERVE_SECONDS) -> None:
         """Until Ctrl-C (KeyboardInterrupt) or the time is up; closed input only ends the typing."""
-        fd, reading = sys.stdin.fileno(), True
-        deadline = time.monotonic() + seconds
+        fd, reading, deadline = sys.stdin.fileno(), True, time.monotonic() + seconds
         while time.monotonic() < deadline:
             if select.select([fd] if reading else [], [], [], TICK)[0]:
                 reading = self.read_input(fd)
@@ -143,66 +141,54 @@ class Session:
             print("(standard input is closed: nothing more can be typed; Ctrl-C stops)")
             return False
         *lines, self.pending = (self.pending + data).split(b"\n")
-        for line in lines:
-            text = line.decode("utf-8", "replace").strip()
+        for text in (line.decode("utf-8", "replace").strip() for line in lines):
             if text:
                 self.post(text)
         return True
 
     def post(self, text: str) -> None:
         delivery = self.forge.comment(self.number, text, self.on_request)
-        print(f'alice comments "{text}" on {self.where}: webhook answered {delivery.status} {delivery.response.strip()}')
-        try:
-            run_id = json.loads(delivery.response).get("run_id")
-        except (ValueError, AttributeError):
-            run_id = None
-        if run_id and run_id not in self.runs:
-            self.runs[run_id] = 0
+        answer = delivery.response.strip()
+        print(f'alice comments "{text}" on {self.where}: webhook answered {delivery.status} {answer}')
+        run_id = json.loads(answer).get("run_id") if answer.startswith("{") else None
+        if run_id:
+            self.runs.setdefault(run_id, 0)
 
     def show_replies(self) -> None:
         for cid, author, body in self.forge.comments(self.number, self.on_request):
-            if cid in self.seen:
-                continue
+            if cid not in self.seen and author != "alice":
+                lines = body.strip().splitlines()[:40]
+                print(f"{author} commented on {self.where}:\n" + "\n".join(f"    | {line}" for line in lines))
             self.seen.add(cid)
-            if author != "alice":
-                lines = body.strip().splitlines()
-                print(f"{author} commented on {self.where}:\n" + "\n".join(f"    | {line}" for line in lines[:40]))
 
     def show_logs(self) -> None:
         for run_id, seen in list(self.runs.items()):
-            lines = read_log(self.conn, run_id, seen)
-            for line in lines:
-                print(f"    [{run_id[:8]}] {line}")
-            self.runs[run_id] = seen + len(lines)
-            run = load_run(self.conn, run_id)
-            if run is not None and run.is_final:
-                print(f"  run {run_id}: {run.status}" + (f" ({run.summary or run.error})" if run.summary or run.error else ""))
+            self.runs[run_id], ended = print_log(self.conn, run_id, seen, f"    [{run_id[:8]}] ")
+            if ended is not None:
+                why = ended.summary or ended.error
+                print(f"  run {run_id}: {ended.status}" + (f" ({why})" if why else ""))
                 del self.runs[run_id]
 
 
 def print_open_now(stack: Stack, forge: Forge, conn: redis.Redis, link: str, request_number: int | None) -> None:
     """The places a person can open while the demo serves: pages, the JSON API and the forge's own API."""
     web, scope = stack.web.url, f"{forge.name}:{sample_repo.REPO}"
-    _, token = ApiTokens(conn, stack.settings.secret_key).create("alice", [scope], expires_days=1)
-    base = subprocess.run(["git", "-C", forge.bare_repo(), "rev-parse", "main"], capture_output=True, text=True,
-                          check=True, timeout=30).stdout.strip()
+    auth = "Authorization: Bearer " + ApiTokens(conn, stack.settings.secret_key).create("alice", [scope], expires_days=1)[1]
     body = json.dumps({"task": "fix the failing test", "forge": forge.name, "repository": sample_repo.REPO,
-                       "base_commit": base, "request_id": f"demo-{os.urandom(4).hex()}"})
-    auth = f"Authorization: Bearer {token}"
-    print("\nOpen now (Redis, the web server, the worker and the emulated forge keep running):")
-    print(f"  Run page:   {link}")
+                       "base_commit": branch_head(forge.bare_repo(), "main"), "request_id": f"demo-{os.urandom(4).hex()}"})
+    print(f"\nOpen now (Redis, the web server, the worker and the emulated forge keep running):\n  Run page:   {link}")
     print(f"  All runs:   {web}/signin/{forge.name}?next=/runs  (signs in as alice on the emulated {forge.name})")
     print(f"  JSON API, with alice's demo token (it shows the runs delegated through it):\n"
           f"    delegate: curl -H '{auth}' -H 'Content-Type: application/json' -d '{body}' {web}/api/runs\n"
           f"    list:     curl -H '{auth}' {web}/api/runs   (then {web}/api/runs/<id> and …/<id>/log)")
     if request_number is not None:
         url, header, accept = forge.api_request(request_number)
-        print(f"  The {forge.kind} as {forge.name}'s API returns it:  curl -H '{header}' {url}")
-        print(f"  Its diff:  curl -H '{header}' " + (f"-H 'Accept: {accept}' {url}" if accept else f"{url}/diffs"))
+        print(f"  The {forge.kind} as {forge.name}'s API returns it:  curl -H '{header}' {url}\n  Its diff:  curl -H "
+              f"'{header}' " + (f"-H 'Accept: {accept}' {url}" if accept else f"{url}/diffs"))
 
 
-def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int, str, int | None]:
-    """The main job as a person sees it: exit code, issue number, run page link and the request's number."""
+def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int, str]:
+    """The main job as a person sees it: exit code, issue number and run page link."""
     code, before = run_tests_at(forge, "main", workdir)
     print(f"Tests on main before:  {before}")
     number = forge.open_issue()
@@ -218,8 +204,8 @@ def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int,
     requests_made = forge.change_requests()
     if status != "succeeded" or not requests_made:
         print(f"No {forge.kind}. Worker log: {workdir / 'worker.log'}\nRun page: {link}")
-        return 1, number, link, None
-    url, branch, request_number = requests_made[0]
+        return 1, number, link
+    url, branch, _ = requests_made[0]
     print(f"{forge.kind.capitalize()}: {url}  ({branch} → main)")
     diff = subprocess.run(["git", "-C", forge.bare_repo(), "diff", "main", branch],
                           capture_output=True, text=True, check=True).stdout
@@ -227,7 +213,7 @@ def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int,
     code, after = run_tests_at(forge, branch, workdir)
     print(f"Tests on main before:        {before}\nTests on {branch} after: {after}")
     print("Run page: " + link)
-    return (0 if code == 0 else 1), number, link, request_number
+    return (0 if code == 0 else 1), number, link
 
 
 def _stop_once(signum, frame) -> None:
@@ -261,29 +247,53 @@ def demo(args, serve: bool) -> int:
                        else "a recorded script of model answers (set OPENAI_API_KEY to use a real model)"))
     workdir = Path(tempfile.mkdtemp(prefix="codexbot-demo-"))
     oauth = {f"{name}_client_{part}": value for name in ("github", "gitlab") for part, value in zip(("id", "secret"), OAUTH)}
-    with RedisServer() as server, Stack(server.url, workdir=workdir, real_model=real_model, overrides=oauth) as stack:
-        forge = Forge(stack, args.forge)
-        stack.gitlab.add_token(READER, sample_repo.REPO, scopes=("read_api", "read_repository"))
-        stack.start_worker(workdir / "worker.log")
-        conn = redis.Redis.from_url(server.url)
-        print(f"Emulated {args.forge}: {forge.emu.url}   codexbot: {stack.web.url}   Redis: {server.url}\n")
-        code, number, link, request_number = show_flow(forge, conn, workdir)
-        if not serve:
+    # SIGINT blocked (exec keeps it): Redis outlives a terminal's Ctrl-C, so the worker stops while it is up
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    server = RedisServer().start()
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    try:
+        with Stack(server.url, workdir=workdir, real_model=real_model, overrides=oauth) as stack:
+            forge = Forge(stack, args.forge)
+            stack.gitlab.add_token(READER, sample_repo.REPO, scopes=("read_api", "read_repository"))
+            stack.start_worker(workdir / "worker.log")
+            conn = redis.Redis.from_url(server.url)
+            print(f"Emulated {args.forge}: {forge.emu.url}   codexbot: {stack.web.url}   Redis: {server.url}\n")
+            code, number, link = show_flow(forge, conn, workdir)
+            if serve:
+                serve_until_stopped(stack, forge, conn, link, number, args.pr)
             return code
-        for emu, module in ((stack.github, github_oauth), (stack.gitlab, gitlab_oauth)):
-            module.register_client(emu, *OAUTH)
-            module.sign_in_as(emu, "alice")
-        stack.model.push(*[sample_repo.fix_answer] * MORE_ANSWERS)
-        print_open_now(stack, forge, conn, link, request_number)
-        on_request = args.pr and request_number is not None
-        session = Session(forge, conn, request_number if on_request else number, on_request)
-        print(f"\nType a comment (say /codex status, /codex retry or /codex --attempts 2 fix the failing test) and "
-              f"Enter: alice posts it on {session.where}.\nPress Ctrl-C to stop.")
-        try:
-            session.serve()
-        except KeyboardInterrupt:  # _stop_once now ignores further signals until everything below is stopped
-            print("\nStopping Redis, the web server, the worker and the emulated forges…")
-        return code
+    finally:
+        server.stop()
+
+
+def serve_until_stopped(stack: Stack, forge: Forge, conn: redis.Redis, link: str, number: int, pr: bool) -> None:
+    for emu, module in ((stack.github, github_oauth), (stack.gitlab, gitlab_oauth)):
+        module.register_client(emu, *OAUTH)
+        module.sign_in_as(emu, "alice")
+    stack.model.push(*[sample_repo.fix_answer] * 300)  # recorded model turns for the runs typed while serving
+    request = forge.change_requests()[0][2] if forge.change_requests() else None
+    print_open_now(stack, forge, conn, link, request)
+    on_request = pr and request is not None
+    session = Session(forge, conn, request if on_request else number, on_request)
+    print(f"\nType a comment (say /codex status, /codex retry or /codex --attempts 2 fix the failing test) and "
+          f"Enter: alice posts it on {session.where}.\nPress Ctrl-C to stop.")
+    try:
+        session.serve()
+    except KeyboardInterrupt:  # _stop_once now ignores further signals until everything is stopped
+        print("\nStopping Redis, the web server, the worker and the emulated forges…")
+        stop_workers(stack)
+
+
+def stop_workers(stack: Stack) -> None:
+    """Before Redis: RQ's warm stop, then its cold one (a signal >1 s later: it kills the job's process group and
+    waits for it), then a kill for a worker that then hangs in RQ's teardown (its pub/sub thread reads for 60 s)."""
+    for signum, seconds in ((signal.SIGTERM, 2), (signal.SIGINT, 5), (signal.SIGKILL, 5)):
+        for proc in stack.workers:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+        for proc in stack.workers:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(seconds)
 
 
 if __name__ == "__main__":

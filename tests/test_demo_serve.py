@@ -21,7 +21,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FLOW_SECONDS = 300  # the whole flow, on a busy 2-core machine
 REPLY_SECONDS = 120
-STOP_SECONDS = 90  # the worker gets 20 s to stop before it is killed
+STOP_SECONDS = 90
+CLEAN_STOP_SECONDS = 15  # a worker that does not stop within 20 s is killed: a clean stop takes about 1 s
 HTTP_SECONDS = 30
 
 
@@ -181,8 +182,10 @@ def test_the_demo_in_a_terminal_serves_until_ctrl_c_and_leaves_no_process(forge)
                               REPLY_SECONDS)
         assert "alice" not in reply[0].splitlines()[0], reply[0]
         seen.update(descendants(term.pid))
+        started = time.monotonic()
         term.type("\x03")
         assert term.wait_exit(STOP_SECONDS) == 0, term.text()[-3000:]
+        assert time.monotonic() - started < CLEAN_STOP_SECONDS, "the worker was killed, not stopped"
         assert "Stopping Redis, the web server, the worker" in term.text()
         assert alive(seen) == [], alive(seen)
         with pytest.raises(ProcessLookupError):
@@ -191,15 +194,15 @@ def test_the_demo_in_a_terminal_serves_until_ctrl_c_and_leaves_no_process(forge)
         if not term.exited():
             os.killpg(term.pid, signal.SIGKILL)
             term.wait_exit(STOP_SECONDS)
-        for pid in seen:
-            if alive({pid: seen[pid]}):
+        for pid, start in seen.items():
+            if alive({pid: start}):
                 os.kill(pid, signal.SIGKILL)
         os.close(term.fd)
 
 
 def test_the_demo_without_a_terminal_exits_after_the_flow():
     proc = subprocess.run([sys.executable, "demo.py", "--forge", "github"], cwd=ROOT, env=_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=FLOW_SECONDS)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=FLOW_SECONDS, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Run page: http://127.0.0.1:" in proc.stdout
     assert "Press Ctrl-C" not in proc.stdout and "Open now" not in proc.stdout
