@@ -9,6 +9,7 @@ import redis
 from flask import Flask, current_app
 from rq import Queue
 
+from jobs.access.hook_secrets import HookSecrets
 from jobs.intake.accept import control_queue_name, make_queue
 from jobs.metrics import BufferedCounters
 from jobs.settings import Settings
@@ -22,13 +23,14 @@ class AppState:
     redis: redis.Redis
     queues: dict[str, Queue]  # "runs" and "control"
     counters: BufferedCounters
+    hook_secrets: HookSecrets  # GitLab webhook secrets per project or group
 
 
 def init_app(app: Flask, settings: Settings) -> AppState:
     """Build the shared objects once, when the app is created; nothing here talks to Redis yet."""
     conn = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=1)
     queues = {"runs": make_queue(conn, settings.queue), "control": make_queue(conn, control_queue_name(settings.queue))}
-    state = AppState(settings, conn, queues, BufferedCounters(conn))
+    state = AppState(settings, conn, queues, BufferedCounters(conn), HookSecrets(conn, settings.secret_key))
     app.extensions[_KEY] = state
     return state
 
@@ -51,3 +53,7 @@ def get_queues() -> dict[str, Queue]:
 
 def get_counters() -> BufferedCounters:
     return get_state().counters
+
+
+def get_hook_secrets() -> HookSecrets:
+    return get_state().hook_secrets

@@ -16,7 +16,7 @@ class LazyGroup(click.Group):
             "apply": ("cli.local", "apply_command"), "up": ("cli.up", "up_command"),
             "migrate": ("cli.migrate", "migrate_command"),
             "token": ("cli.tokens", "token_group"), "config": ("cli.config", "config_group"),
-            "secret": ("cli.secrets", "secret_group"),
+            "secret": ("cli.secrets", "secret_group"), "gitlab-hook-secret": ("cli.secrets", "hook_secret_group"),
             **{name: ("cli.remote", f"{name}_command") for name in ("delegate", "runs", "status", "cancel")}}
 
     def list_commands(self, ctx: click.Context) -> list[str]:

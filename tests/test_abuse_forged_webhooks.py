@@ -10,6 +10,7 @@ import uuid
 import pytest
 import requests
 
+from jobs.access.hook_secrets import HookSecrets
 from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.payloads import github_headers
@@ -74,3 +75,16 @@ def test_a_gitlab_note_by_a_reporter_cannot_be_claimed_for_a_developer(stack, re
     payload["object_attributes"]["author_id"] = alice["id"]
     run_id = forged_gitlab(stack, payload)
     refused(stack, redis_conn, run_id, "written by @mallory, not by @alice")
+
+
+def test_the_shared_gitlab_secret_does_not_admit_a_project_with_its_own(stack, redis_conn):
+    """A maintainer of any project knows the shared token; once octo/calc's group has its own secret, a note
+    delivery for octo/calc signed with the shared token is refused, and GitLab's own (with the group's) runs."""
+    HookSecrets(redis_conn, stack.settings.secret_key).set("octo", "octo-group-hook-secret")
+    iid = stack.gitlab.open_issue(REPO, "Tests fail", "", author="alice")["iid"]
+    stack.gitlab.set_webhook(stack.web.url + "/webhooks/gitlab", "octo-group-hook-secret")
+    real = stack.gitlab.note_as("alice", REPO, iid, "/codex fix the failing test")
+    assert real.status == 202, real.response
+    forged = requests.post(stack.web.url + "/webhooks/gitlab", data=real.body, timeout=10, headers={
+        **real.headers, "X-Gitlab-Token": WEBHOOK_SECRET, "Idempotency-Key": str(uuid.uuid4())})
+    assert forged.status_code == 401, forged.text

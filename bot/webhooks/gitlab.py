@@ -1,25 +1,34 @@
 """POST /webhooks/gitlab: check the hook token, parse, record once, enqueue, and answer within milliseconds.
 
 GitLab disables a hook after repeated failures or timeouts, so this path stays as small as GitHub's.
+The token is checked against the project's own secrets (and its groups') when it has any, else the shared
+CODEXBOT_GITLAB_WEBHOOK_SECRET; the project is read from at most the first PROJECT_WINDOW bytes of the body
+before the token is checked, and the whole body is parsed only after.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
+import redis
 from flask import Blueprint, abort, request
 
 from bot.events.fields import Ignored
 from bot.events.gitlab import parse_gitlab_event
 from bot.webhooks.signatures import verify_shared_token
 from bot.webhooks.delivery import Delivery, rules_for
-from jobs.settings import Settings
-from bot.state import get_settings
+from jobs.access.hook_secrets import normalize_path
+from jobs.settings import Settings, SettingsError
+from bot.state import get_hook_secrets, get_settings
 
 bp = Blueprint("gitlab_webhook", __name__)
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EVENT = re.compile(r"^[A-Za-z ]{1,64}$")
+PROJECT_WINDOW = 64 * 1024  # GitLab sends "project" right after "user"; a hook that moves it past this is refused
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def delivery_id(headers, body: bytes) -> str:
@@ -32,19 +41,77 @@ def delivery_id(headers, body: bytes) -> str:
     return f"{uuid}:{digest}" if uuid else f"body:{digest}"
 
 
+def project_path_in(head: bytes) -> str | None:
+    """project.path_with_namespace of the top-level object, read from the start of the body only: each member
+    before "project" is decoded on its own, so at most len(head) bytes are looked at. None when it is not there
+    (or not within head); the whole body, parsed later, must name the same project."""
+    text, at = head.decode("utf-8", "ignore"), 0
+    try:
+        at = _SPACE.match(text, at).end()
+        if not text.startswith("{", at):
+            return None
+        while True:
+            at = _SPACE.match(text, at + 1).end()
+            key, at = _DECODER.raw_decode(text, at)
+            at = _SPACE.match(text, at).end()
+            if not text.startswith(":", at):
+                return None
+            value, at = _DECODER.raw_decode(text, _SPACE.match(text, at + 1).end())
+            if key == "project":
+                path = value.get("path_with_namespace") if isinstance(value, dict) else None
+                return path if isinstance(path, str) else None
+            at = _SPACE.match(text, at).end()
+            if not text.startswith(",", at):
+                return None
+    except (ValueError, RecursionError):  # cut off at the window, not JSON, or nested thousands deep
+        return None
+
+
 @bp.post("/webhooks/gitlab")
 def receive_gitlab():
     settings: Settings = get_settings()
-    if not settings.gitlab_webhook_secret:
-        abort(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET")
     event = request.headers.get("X-Gitlab-Event", "")
-    if not verify_shared_token(request.headers.get("X-Gitlab-Token"), settings.gitlab_webhook_secret):
-        Delivery("gitlab", "", event).reject(401, "bad token", "X-Gitlab-Token is missing or wrong: check the webhook's secret token")
-    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: 413 before the body is read
+    try:
+        if not settings.gitlab_webhook_secret and not get_hook_secrets().exist():
+            abort(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET or "
+                       "`codexbot gitlab-hook-secret set PROJECT`")
+        head = request.stream.read(PROJECT_WINDOW)  # over MAX_CONTENT_LENGTH: 413 before the body is read
+        project = project_path_in(head)
+        secrets = _secrets_of(project, settings, Delivery("gitlab", "", event))
+    except redis.RedisError:
+        Delivery("gitlab", "", event).reject(503, "secrets unreadable", "the webhook secrets could not be read "
+                                             "(Redis is unavailable); please redeliver")
+    if not verify_shared_token(request.headers.get("X-Gitlab-Token"), secrets):
+        Delivery("gitlab", "", event).reject(401, "bad token", "X-Gitlab-Token is missing or wrong: check the "
+                                             "webhook's secret token (the project's own, when it has one)")
+    body = head + request.stream.read()
     delivery = Delivery("gitlab", delivery_id(request.headers, body), event)
     if not _EVENT.match(event) or not _KEY.match(delivery.id):
         delivery.reject(400, "missing headers", "X-Gitlab-Event is required, and Idempotency-Key must be a plain id")
-    result = delivery.parse(parse_gitlab_event, delivery.json_body(body), rules_for(settings, settings.gitlab_bot_username))
+    payload = delivery.json_body(body)
+    named = payload.get("project")
+    named = named.get("path_with_namespace") if isinstance(named, dict) else None
+    if (named if isinstance(named, str) else None) != project:
+        delivery.reject(400, "project mismatch", "the body names its project more than once, or past its first "
+                        f"{PROJECT_WINDOW // 1024} KiB: send GitLab's own payload")
+    result = delivery.parse(parse_gitlab_event, payload, rules_for(settings, settings.gitlab_bot_username))
     if isinstance(result, Ignored):
         return delivery.answer(200, {"ignored": result.reason})
     return delivery.accept(result, settings)
+
+
+def _secrets_of(project: str | None, settings: Settings, delivery: Delivery) -> tuple[str, ...]:
+    """The project's own secrets and its groups' when any are stored (then only those), else the shared ones."""
+    if project is None:
+        return settings.gitlab_webhook_secret
+    try:
+        plain = normalize_path(project) == project.lower()
+    except SettingsError:
+        plain = False
+    if not plain:
+        delivery.reject(400, "not a project path", "project.path_with_namespace is not a GitLab project path")
+    try:
+        own = get_hook_secrets().secrets_for(project)
+    except SettingsError as exc:  # stored with another CODEXBOT_SECRET_KEY: the shared secret must not stand in
+        delivery.reject(401, "secret unusable", str(exc))
+    return own or settings.gitlab_webhook_secret

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from cryptography.fernet import InvalidToken
 
+from jobs.access.hook_secrets import enclosing_paths, normalize_path
 from jobs.access.sealing import fernet_for
 from jobs.settings import SettingsError
 
 KEY = "codexbot:gitlab:tokens"  # hash: lower-case path → Fernet ciphertext of the token
 _INFO = b"codexbot gitlab tokens v1"  # binds the derived key to this one use of the secret
-_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def normalize_path(path: str) -> str:
-    """GitLab paths are case-insensitive: "Group/Sub/Project/" and "group/sub/project" are one."""
-    cleaned = path.strip().strip("/")
-    segments = cleaned.split("/")
-    if not cleaned or not all(_SEGMENT.match(s) and not s.endswith((".git", ".atom")) for s in segments):
-        raise SettingsError(f"{path!r} is not a GitLab project or group path: use e.g. group/sub/project")
-    return cleaned.lower()
 
 
 class TokenStore:
@@ -49,8 +38,7 @@ class TokenStore:
 
     def lookup(self, project_path: str) -> str | None:
         """The most specific token: the project's own, else the nearest group's above it, else None."""
-        segments = normalize_path(project_path).split("/")
-        candidates = ["/".join(segments[:n]) for n in range(len(segments), 0, -1)]
+        candidates = enclosing_paths(project_path)
         for path, sealed in zip(candidates, self.redis.hmget(KEY, candidates)):
             if sealed is not None:
                 return self._open(path, sealed)
