@@ -72,6 +72,7 @@ class Settings:
     retention_days: int = 90  # runs, logs and archives older than this are removed (0: kept forever)
     gitlab_client_id: str = ""  # the GitLab OAuth application that signs viewers in to the run pages
     gitlab_client_secret: str = field(default="", repr=False)
+    env_cache_bytes: int = 10_000_000_000  # warm environments kept in CODEXBOT_DATA_DIR/environments (0: none)
     network_allow: str = ""  # what fenced phases may reach: empty for the preset, "+a.org,…" to extend, "a.org,…" to replace
     network_strict: bool = False  # true: a repository's [network] allow is ignored
     network_test_upstreams: str = ""  # TESTS ONLY: "name=127.0.0.1:port,…" lets the fence reach local test servers
@@ -84,7 +85,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
-_INT_FIELDS = {"api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
+_INT_FIELDS = {"env_cache_bytes", "api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
                "agent_seconds", "repo_concurrency", "web_threads", "rate_limit_repo", "rate_limit_user", "retention_days"}
 _FLOAT_FIELDS = {"max_cost", "forge_backoff"}
 _BOOL_FIELDS = {"network_strict"}
@@ -201,7 +202,7 @@ def check_settings(s: Settings) -> None:
         raise SettingsError("CODEXBOT_WEB_THREADS must be between 1 and 256")
     if not 0 <= s.forge_backoff <= 60:
         raise SettingsError(f"CODEXBOT_FORGE_BACKOFF must be between 0 and 60 seconds, not {s.forge_backoff}")
-    for name in ("mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency", "rate_limit_repo",
+    for name in ("env_cache_bytes", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency", "rate_limit_repo",
                  "rate_limit_user", "retention_days"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{env_name(name)} must be 0 or more, not {getattr(s, name)}")

@@ -31,6 +31,7 @@ class Command:
     text: str = ""
     attempts: int = 1
     model: str | None = None
+    fresh: bool = False  # `--fresh`: run setup even when a warm environment is kept
     notes: tuple[str, ...] = ()  # told to the user, the run still goes on
     errors: tuple[str, ...] = ()  # the reason a task became a help reply
 

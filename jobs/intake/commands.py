@@ -10,7 +10,8 @@ from jobs.types import Command, strip_invisible
 MAX_TASK_CHARS = 20_000
 MAX_ATTEMPTS = 5
 CONTROL_WORDS = ("help", "status", "cancel", "retry")
-OPTIONS = ("attempts", "model")
+OPTIONS = ("attempts", "model", "fresh")
+FLAGS = ("fresh",)  # options without a value
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _QUOTE = re.compile(r"^ {0,3}>")
@@ -65,9 +66,12 @@ def parse_command(body: str | None, word: str = "/codex") -> Command | None:
     if len(text) > MAX_TASK_CHARS:
         errors.append(f"the task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}: put details in the issue")
     attempts, model = _option_values(options, errors)
+    if options.get("fresh"):
+        errors.append("`--fresh` takes no value")
     if errors:
         return Command(kind="help", text=text[:MAX_TASK_CHARS], notes=_unique(notes), errors=_unique(errors))
-    return Command(kind="task", text=text, attempts=attempts, model=model, notes=_unique(notes))
+    return Command(kind="task", text=text, attempts=attempts, model=model, fresh="fresh" in options,
+                   notes=_unique(notes))
 
 
 def _take_options(line: str, notes: list[str], errors: list[str]) -> tuple[str, dict[str, str]]:
@@ -84,7 +88,7 @@ def _take_options(line: str, notes: list[str], errors: list[str]) -> tuple[str, 
             notes.append(f"`--{match.group(1)}` is not an option; it was kept as part of the task")
             continue
         end = match.end()
-        if value is None:
+        if value is None and name not in FLAGS:
             nxt = re.match(r"\s+(?!--)(\S+)", line[end:])
             if nxt and not any(a <= end + nxt.start(1) < b for a, b in spans):
                 value, end = nxt.group(1), end + nxt.end()
@@ -137,4 +141,4 @@ def bare_command(command: Command, title: str, body: str, on_pull_request: bool,
     if on_pull_request:
         return Command(kind="help", notes=command.notes + (f"{word} needs a task on a {pull_request}",))
     return Command(kind="task", text=issue_task(title, body), attempts=command.attempts, model=command.model,
-                   notes=command.notes)
+                   fresh=command.fresh, notes=command.notes)

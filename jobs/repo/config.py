@@ -23,6 +23,7 @@ class RepoConfigError(ValueError):
 class RepoConfig:
     setup_commands: tuple[str, ...] = ()
     setup_secrets: tuple[str, ...] = ()  # [setup] secrets: names of stored secrets the setup commands get
+    setup_cache: bool = True  # [setup] cache: keep what setup made and reuse it while nothing it depends on changed
     test_command: str | None = None
     test_timeout: int = 900
     test_baseline: bool = True  # [test] baseline: run the tests on the base first, to report what changed
@@ -69,6 +70,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     return RepoConfig(
         setup_commands=tuple(commands),
         setup_secrets=tuple(dict.fromkeys(secrets)),
+        setup_cache=_bool(setup, "cache", True, "[setup] cache"),
         test_command=command,
         test_timeout=_int(test, "timeout", 900, 10, 7200, "[test] timeout"),
         test_baseline=_bool(test, "baseline", True, "[test] baseline"),

@@ -63,7 +63,7 @@ def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ..
         f"- `{command} <task>`: run the agent on the task and answer with a pull request",
         f"- `{command}` alone on an issue: the issue itself is the task",
         f"- `{command} help` · `status` · `cancel` · `retry`",
-        "- options in the first line: `--attempts N` (1 to 5), `--model NAME`",
+        "- options in the first line: `--attempts N` (1 to 5), `--model NAME`, `--fresh` (set up from scratch)",
         "",
         "Repository settings live in `.codexbot.toml` on the default branch (`[setup] commands`, `[test] command`).",
         *[f"\n_Note: {n}_" for n in notes],

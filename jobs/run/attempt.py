@@ -17,6 +17,9 @@ from jobs.git import workspace
 from jobs.git.takeback import GitState, save_git_state, take_back_git
 from jobs.git.tree import put_back, tree_status
 from jobs.repo.delta import TestDelta, delta
+from jobs.repo.environment import environment_key
+from jobs.run.warm import Environments
+from jobs.sandbox.toolchain import toolchain
 from jobs.repo.config import FILE_NAME, RepoConfig
 from jobs.repo.testing import TestResult, detect_test_command, run_tests
 from jobs.report.texts import quiet
@@ -89,6 +92,8 @@ class AttemptPlan:
     test_command: str | None = None  # None: found in the workspace (or [test] command)
     max_diff_bytes: int = 0  # 0: no cap
     setup_env: Mapping[str, str] = field(default_factory=dict)  # [setup] secrets: the setup phase's only
+    environments: Environments | None = None  # warm environments; None: always set up (`--fresh`)
+    environment_scope: str = ""  # whose environments: "github:owner/name"
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,7 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     git_state = save_git_state(plan.workdir)
     events.phase("setting up")
     sandbox.start_phase("setup")
-    run_setup_commands(sandbox, plan.config, events.log, plan.setup_env)
+    _set_up(plan, sandbox, events, git_state)
     baseline = _baseline_tests(plan, sandbox, events, git_state)
     sandbox.start_phase("agent", network=plan.config.agent_network)
     events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
@@ -173,6 +178,22 @@ def _run_agent(plan: AttemptPlan, agent: Agent, events: AttemptEvents) -> AgentR
     if result.stopped_by == "cancelled":
         raise RunCancelled(result.stop_reason)
     return result
+
+
+def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState) -> None:
+    """The environment kept for this key, else the setup commands (and the environment they made, kept)."""
+    config, key = plan.config, None
+    if plan.environments is not None and config.setup_commands and config.setup_cache:
+        key = environment_key(plan.environment_scope, plan.workdir, config, toolchain())
+        saved = plan.environments.restore(key, plan.workdir)
+        if saved is not None:
+            events.log(f"environment restored (key {key[:12]}…), setup skipped, saved {saved:.1f} s")
+            return
+    started = time.monotonic()
+    run_setup_commands(sandbox, config, events.log, plan.setup_env)
+    if key is not None:
+        take_back_git(plan.workdir, git_state)  # host git lists what setup made
+        plan.environments.save(key, plan.workdir, time.monotonic() - started, events.log)
 
 
 def _baseline_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from jobs.agent.loop import Agent
@@ -17,6 +18,7 @@ from jobs.run.finish import BOT_IDENTITY, Finish, commit_message_for, publish
 from jobs.run.job import run_job
 from jobs.run.locks import lock_key, pull_request_lock
 from jobs.run.start import Prepared, Start, prepare, read_setup_secrets
+from jobs.run.warm import Environments
 from jobs.run.wiring import build_agent, log_refusal, make_sandbox, network_policy
 from jobs.sandbox import Sandbox
 from jobs.settings import current
@@ -52,7 +54,10 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
     prepared = prepare(run, start)
     plan = AttemptPlan(run.workdir, prepared.base_sha, prepared.config, prepared.task_text,
                        commit_message_for(finish, run.task.trigger, run.redact), BOT_IDENTITY,
-                       max_diff_bytes=run.settings.max_diff_bytes, setup_env=read_setup_secrets(run, prepared))
+                       max_diff_bytes=run.settings.max_diff_bytes, setup_env=read_setup_secrets(run, prepared),
+                       environments=None if run.task.trigger.command.fresh else Environments(
+                           Path(run.settings.data_dir) / "environments", run.settings.env_cache_bytes),
+                       environment_scope=f"{run.task.trigger.forge}:{run.task.trigger.repo}")
     count = run.task.trigger.command.attempts
     if count > 1 and start.kind == "default_branch":
         result, table = _best_of(run, prepared, plan, count)

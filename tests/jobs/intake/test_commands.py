@@ -33,6 +33,18 @@ def test_options_anywhere_in_the_first_line(body):
     assert (cmd.kind, cmd.text, cmd.attempts, cmd.model) == ("task", "fix it", 3, "gpt-5")
 
 
+@pytest.mark.parametrize("body", ["/codex --fresh fix it", "/codex fix --fresh it", "/codex fix it --fresh"])
+def test_fresh_is_a_flag_that_takes_no_word_of_the_task(body):
+    cmd = parse_command(body)
+    assert (cmd.kind, cmd.text, cmd.fresh) == ("task", "fix it", True)
+    assert parse_command("/codex fix it").fresh is False
+
+
+def test_fresh_with_a_value_is_help_with_the_reason():
+    cmd = parse_command("/codex fix it --fresh=yes")
+    assert cmd.kind == "help" and cmd.errors == ("`--fresh` takes no value",)
+
+
 @pytest.mark.parametrize("value", ["0", "6", "x", "-1", "2.5", ""])
 def test_attempts_out_of_range_becomes_help_with_the_reason(value):
     cmd = parse_command(f"/codex fix it --attempts {value}".rstrip())
