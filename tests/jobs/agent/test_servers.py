@@ -246,3 +246,13 @@ def test_an_answer_cut_at_its_cap_is_told_to_the_model(tmp_path):
     result, emu, events, seconds, agent = run_agent(tmp_path, [cut, "stop"], Limits())
     assert emu.requests[1]["messages"][-1] == {"role": "user", "content": CUT_NUDGE}
     assert any("reached its length limit (CODEXBOT_MODEL_MAX_TOKENS)" in line for line in events)
+
+
+def test_a_run_ended_by_a_model_error_keeps_its_usage_and_the_servers_whole_answer(tmp_path):
+    refusal = {"status": 400, "body": {"detail": [{"loc": ["body", "max_tokens"], "msg": "too large"}]}}
+    with pytest.raises(ModelError) as caught:
+        run_agent(tmp_path, [{**LS, "usage": {"prompt_tokens": 965, "completion_tokens": 20}}, refusal], Limits())
+    partial = caught.value.partial
+    assert (partial.stopped_by, partial.steps, partial.prompt_tokens, partial.completion_tokens) == (
+        "model_error", 1, 965, 20)
+    assert str(caught.value).endswith("invalid field max_tokens (too large)") and '"too large"' in caught.value.details
