@@ -150,9 +150,8 @@ class Session:
         delivery = self.forge.comment(self.number, text, self.on_request)
         answer = delivery.response.strip()
         print(f'alice comments "{text}" on {self.where}: webhook answered {delivery.status} {answer}')
-        run_id = json.loads(answer).get("run_id") if answer.startswith("{") else None
-        if run_id:
-            self.runs.setdefault(run_id, 0)
+        if answer.startswith("{") and json.loads(answer).get("run_id"):
+            self.runs.setdefault(json.loads(answer)["run_id"], 0)
 
     def show_replies(self) -> None:
         for cid, author, body in self.forge.comments(self.number, self.on_request):
@@ -165,7 +164,7 @@ class Session:
         for run_id, seen in list(self.runs.items()):
             self.runs[run_id], ended = print_log(self.conn, run_id, seen, f"    [{run_id[:8]}] ")
             if ended is not None:
-                why = ended.summary or ended.error
+                why = ended.error or ended.summary
                 print(f"  run {run_id}: {ended.status}" + (f" ({why})" if why else ""))
                 del self.runs[run_id]
 
@@ -258,10 +257,13 @@ def demo(args, serve: bool) -> int:
             stack.start_worker(workdir / "worker.log")
             conn = redis.Redis.from_url(server.url)
             print(f"Emulated {args.forge}: {forge.emu.url}   codexbot: {stack.web.url}   Redis: {server.url}\n")
-            code, number, link = show_flow(forge, conn, workdir)
-            if serve:
-                serve_until_stopped(stack, forge, conn, link, number, args.pr)
-            return code
+            try:
+                code, number, link = show_flow(forge, conn, workdir)
+                if serve:
+                    serve_until_stopped(stack, forge, conn, link, number, args.pr)
+                return code
+            finally:
+                stop_workers(stack)
     finally:
         server.stop()
 
@@ -273,15 +275,13 @@ def serve_until_stopped(stack: Stack, forge: Forge, conn: redis.Redis, link: str
     stack.model.push(*[sample_repo.fix_answer] * 300)  # recorded model turns for the runs typed while serving
     request = forge.change_requests()[0][2] if forge.change_requests() else None
     print_open_now(stack, forge, conn, link, request)
-    on_request = pr and request is not None
-    session = Session(forge, conn, request if on_request else number, on_request)
+    session = Session(forge, conn, request if pr and request else number, bool(pr and request))
     print(f"\nType a comment (say /codex status, /codex retry or /codex --attempts 2 fix the failing test) and "
           f"Enter: alice posts it on {session.where}.\nPress Ctrl-C to stop.")
     try:
         session.serve()
     except KeyboardInterrupt:  # _stop_once now ignores further signals until everything is stopped
         print("\nStopping Redis, the web server, the worker and the emulated forges…")
-        stop_workers(stack)
 
 
 def stop_workers(stack: Stack) -> None:

@@ -3,6 +3,7 @@ on the forge, and Ctrl-C stops every process the demo started; without a termina
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import pty
@@ -153,6 +154,15 @@ def check_forge_api(term: Terminal, forge: str) -> None:
     assert status == 200 and "+    return a + b" in body.decode().replace("\\n", "\n"), body[:500]
 
 
+def check_runs_page(term: Terminal, run_id: str) -> None:
+    """The printed /runs link signs in through the emulated forge's OAuth and lands on the list of runs."""
+    link = term.wait_for(r"All runs:\s+(http://127\.0\.0\.1:\d+/signin/\w+\?next=/runs)", 5)[1]
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    with opener.open(link, timeout=HTTP_SECONDS) as answer:
+        assert answer.status == 200 and answer.url.endswith("/runs"), answer.url
+        assert run_id[:8] in answer.read().decode()
+
+
 def check_json_api(term: Terminal) -> None:
     """A run delegated with the printed token and body shows as JSON under /api/runs/<id>."""
     found = term.wait_for(r"delegate: curl -H '([^']+)' -H '([^']+)' -d '([^']+)' (\S+)", 5)
@@ -163,9 +173,18 @@ def check_json_api(term: Terminal) -> None:
     assert status == 200 and json.loads(body)["id"] == run_id, body[:300]
 
 
-@pytest.mark.parametrize("forge", ["github", "gitlab"])
-def test_the_demo_in_a_terminal_serves_until_ctrl_c_and_leaves_no_process(forge):
-    term, seen = Terminal("--forge", forge), {}
+def check_status_reply(term: Terminal, mark: str, first_run: str) -> None:
+    """A typed `/codex status` becomes alice's comment, and the bot's reply lists the first run as succeeded."""
+    term.type("/codex status\r")
+    reply = term.wait_for(rf"\n(\S+) commented on octo/calc{mark}\d+:\n(?:    \|.*\n)*?"
+                          rf"    \|.*`{first_run[:8]}` \*\*succeeded", REPLY_SECONDS)
+    assert reply[1] != "alice", reply[0]  # the bot's reply, not the typed comment
+
+
+@pytest.mark.parametrize(("forge", "options"), [("github", ()), ("gitlab", ("--pr",))])
+def test_the_demo_in_a_terminal_serves_until_ctrl_c_and_leaves_no_process(forge, options):
+    """Typed comments go on the issue, or with --pr on the merge request the run opened."""
+    term, seen = Terminal("--forge", forge, *options), {}
     try:
         term.wait_for("Press Ctrl-C to stop", FLOW_SECONDS)
         first_run = term.wait_for(r"\nRun ([0-9a-f]{16}): succeeded", 1)[1]
@@ -176,11 +195,9 @@ def test_the_demo_in_a_terminal_serves_until_ctrl_c_and_leaves_no_process(forge)
         status, page = fetch(link)
         assert status == 200 and first_run.encode() in page
         check_forge_api(term, forge)
+        check_runs_page(term, first_run)
         check_json_api(term)
-        term.type("/codex status\r")
-        reply = term.wait_for(rf"commented on octo/calc#\d+:\n(?:    \|.*\n)*?    \|.*`{first_run[:8]}` \*\*succeeded",
-                              REPLY_SECONDS)
-        assert "alice" not in reply[0].splitlines()[0], reply[0]
+        check_status_reply(term, "!" if options else "#", first_run)
         seen.update(descendants(term.pid))
         started = time.monotonic()
         term.type("\x03")
