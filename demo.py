@@ -249,8 +249,8 @@ def demo(args, serve: bool) -> int:
     # SIGINT blocked (exec keeps it): Redis outlives a terminal's Ctrl-C, so the worker stops while it is up
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     server = RedisServer().start()
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:
+    try:  # a Ctrl-C pending since the line above arrives when unblocked, and Redis is stopped all the same
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         with Stack(server.url, workdir=workdir, real_model=real_model, overrides=oauth) as stack:
             forge = Forge(stack, args.forge)
             stack.gitlab.add_token(READER, sample_repo.REPO, scopes=("read_api", "read_repository"))
