@@ -222,3 +222,25 @@ def test_a_change_whose_tests_fail_opens_a_draft_that_closes_nothing(stack, redi
     assert {r["content"] for r in record["reactions"]} == {"eyes", "confused"}
     [check] = stack.github.check_runs(REPO)
     assert check["conclusion"] == "failure"
+
+
+def test_a_run_ended_by_a_model_error_keeps_what_it_used(stack, redis_conn):
+    stack.model.set_script([
+        {"tool_calls": [{"name": "shell", "arguments": {"command": "python3 -m pytest -q"}}]},
+        {"status": 400, "body": {"error": {"message": "context too long", "type": "invalid_request_error"}}}])
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and run.usage["steps"] == 1 and run.usage["prompt_tokens"] > 0
+
+
+def test_a_run_stopped_by_a_limit_says_so_not_that_the_agent_finished(stack, redis_conn):
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": "[agent]\nmax_steps = 1\n"}, "one step")
+    stack.model.set_script([{"tool_calls": [{"name": "shell", "arguments": {"command": "ls"}}]}])
+    number = issue(stack)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
+    work(stack)
+    run = load_run(redis_conn, run_id)
+    assert run.status == "failed" and run.error.startswith("the agent was stopped before it changed any file: ")
+    assert "finished" not in run.error

@@ -41,6 +41,9 @@ def test_the_second_run_gets_the_first_runs_environment_and_skips_setup(stack, r
 
     fresh, fresh_seen = ask(stack, redis_conn, "/codex --fresh fix the failing test")
     assert any(line.startswith("setup: mkdir -p .venv") for line in fresh) and fresh_seen != cold_seen
+    assert any(line.startswith("environment kept") for line in fresh)  # the fresh one replaces the old
+    again, again_seen = ask(stack, redis_conn)
+    assert any(line.startswith("environment restored") for line in again) and again_seen == fresh_seen
 
     stack.github.commit_files(REPO, "main", {"requirements.txt": "tinypkg==1.0\n"}, "a dependency")
     changed, changed_seen = ask(stack, redis_conn)

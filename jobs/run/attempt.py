@@ -92,7 +92,8 @@ class AttemptPlan:
     test_command: str | None = None  # None: found in the workspace (or [test] command)
     max_diff_bytes: int = 0  # 0: no cap
     setup_env: Mapping[str, str] = field(default_factory=dict)  # [setup] secrets: the setup phase's only
-    environments: Environments | None = None  # warm environments; None: always set up (`--fresh`)
+    environments: Environments | None = None  # warm environments; None: always set up, keep nothing
+    fresh: bool = False  # `--fresh`: set up even when an environment is kept (and keep the new one)
     environment_scope: str = ""  # whose environments: "github:owner/name"
 
 
@@ -124,6 +125,8 @@ class AttemptResult:
         if self.reverted:
             return (f"the agent changed only protected paths ({', '.join(self.reverted)}), which codexbot "
                     "reverted; nothing was pushed")
+        if self.agent.stopped_by not in ("", "finish"):  # a limit or the model ended it, not the agent's choice
+            return f"the agent was stopped before it changed any file: {quiet(redact(self.agent.stop_reason))}"
         return NO_CHANGE + (f": {quiet(redact(self.agent.summary))}" if self.agent.summary else "")
 
 
@@ -185,7 +188,7 @@ def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_stat
     config, key = plan.config, None
     if plan.environments is not None and config.setup_commands and config.setup_cache:
         key = environment_key(plan.environment_scope, plan.workdir, config, toolchain())
-        saved = plan.environments.restore(key, plan.workdir)
+        saved = None if plan.fresh else plan.environments.restore(key, plan.workdir)
         if saved is not None:
             events.log(f"environment restored (key {key[:12]}…), setup skipped, saved {saved:.1f} s")
             return

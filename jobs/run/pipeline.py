@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from jobs.agent.loop import Agent
+from jobs.agent.loop import Agent, AgentResult
+from jobs.agent.model import ModelError
 from jobs.records import runs
 from jobs.repo.config import RepoConfig
 from jobs.run import best_of
@@ -32,7 +33,7 @@ def run_task(run_id: str) -> str:
 def run_requested(run: RunContext) -> str:
     """Who asked is checked, a retry becomes its task again, and one run at a time writes to a pull request."""
     trigger = run.task.trigger
-    confirm_request(run.forge, trigger, run.settings.command)
+    confirm_request(run.forge, trigger, run.settings.command, run.settings.label)
     authorize(run.services, run.forge, trigger, run.run_id)
     if trigger.command.kind == "retry":
         task, earlier = task_to_retry(run.conn, run.task, run.settings.command)
@@ -55,15 +56,16 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
     plan = AttemptPlan(run.workdir, prepared.base_sha, prepared.config, prepared.task_text,
                        commit_message_for(finish, run.task.trigger, run.redact), BOT_IDENTITY,
                        max_diff_bytes=run.settings.max_diff_bytes, setup_env=read_setup_secrets(run, prepared),
-                       environments=None if run.task.trigger.command.fresh else Environments(
-                           Path(run.settings.data_dir) / "environments", run.settings.env_cache_bytes),
+                       environments=Environments(Path(run.settings.data_dir) / "environments",
+                                                 run.settings.env_cache_bytes),
+                       fresh=run.task.trigger.command.fresh,
                        environment_scope=f"{run.task.trigger.forge}:{run.task.trigger.repo}")
     count = run.task.trigger.command.attempts
     if count > 1 and start.kind == "default_branch":
         result, table = _best_of(run, prepared, plan, count)
     else:
         result, table = _attempt(run, plan), ""
-    _record_agent(run, result)
+    _record_agent(run, result.agent)
     run.progress("publishing")
     failing = result.tests_failing  # a draft, and not 🚀: someone must look
     return run.finish("succeeded", publish(run, prepared, result, finish, table), attention=failing)
@@ -75,6 +77,10 @@ def _attempt(run: RunContext, plan: AttemptPlan) -> AttemptResult:
     with cancel_watch(run.conn, run.run_id, sandbox):
         try:
             return run_attempt(plan, sandbox, lambda box: _agent(run, plan.config, box), run)
+        except ModelError as error:  # what the agent used before the model failed still counts
+            if error.partial is not None:
+                _record_agent(run, error.partial)
+            raise
         finally:
             sandbox.close()
 
@@ -99,8 +105,7 @@ def _agent(run: RunContext, config: RepoConfig, sandbox: Sandbox, log: Callable[
                        lambda: cancel_reason(run.conn, run.run_id))
 
 
-def _record_agent(run: RunContext, result: AttemptResult) -> None:
-    agent = result.agent
+def _record_agent(run: RunContext, agent: AgentResult) -> None:
     runs.update_run(run.conn, run.run_id, summary=run.redact(agent.summary),
                     usage={"prompt_tokens": agent.prompt_tokens, "completion_tokens": agent.completion_tokens,
                            "steps": agent.steps, "cost": round(agent.cost, 4)})
