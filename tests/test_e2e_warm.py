@@ -34,6 +34,7 @@ def test_the_second_run_gets_the_first_runs_environment_and_skips_setup(stack, r
     assert any(line.startswith("environment kept (key ") for line in cold)
 
     warm, warm_seen = ask(stack, redis_conn)
+    assert any(line.startswith("before the change (kept for ") for line in warm)  # the base's tests ran once
     restored = [line for line in warm if line.startswith("environment restored")]
     assert len(restored) == 1 and "setup skipped, saved 1." in restored[0]
     assert not any(line.startswith("setup: ") for line in warm)
@@ -48,4 +49,5 @@ def test_the_second_run_gets_the_first_runs_environment_and_skips_setup(stack, r
     stack.github.commit_files(REPO, "main", {"requirements.txt": "tinypkg==1.0\n"}, "a dependency")
     changed, changed_seen = ask(stack, redis_conn)
     assert any(line.startswith("setup: mkdir -p .venv") for line in changed) and changed_seen != fresh_seen
+    assert any(line.startswith("before the change, ") for line in changed)  # a new base: its tests run
     assert not any(line.startswith("environment restored") for line in changed)

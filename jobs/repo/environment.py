@@ -38,6 +38,14 @@ def environment_key(scope: str, workdir: Path, config: RepoConfig, toolchain: st
     return digest.hexdigest()
 
 
+def baseline_key(scope: str, base_sha: str, command: str, config: RepoConfig, toolchain: str) -> str:
+    """The key of the tests' result on a base commit: the same commit, setup, command and toolchain give the
+    same result (tests that depend on the time or the network are the exception; `[test] baseline = false`)."""
+    facts = {"format": FORMAT, "scope": scope, "base": base_sha, "command": command, "toolchain": toolchain,
+             "setup": list(config.setup_commands), "timeout": config.test_timeout}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
 def _requirement_files(workdir: Path) -> list[str]:
     folder = workdir / "requirements"
     if folder.is_symlink() or not folder.is_dir():

@@ -17,7 +17,7 @@ from jobs.git import workspace
 from jobs.git.takeback import GitState, save_git_state, take_back_git
 from jobs.git.tree import put_back, tree_status
 from jobs.repo.delta import TestDelta, delta
-from jobs.repo.environment import environment_key
+from jobs.repo.environment import baseline_key, environment_key
 from jobs.run.warm import Environments
 from jobs.sandbox.toolchain import toolchain
 from jobs.repo.config import FILE_NAME, RepoConfig
@@ -206,12 +206,19 @@ def _baseline_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, 
     command = _test_command(plan)
     if command is None or not plan.config.test_baseline:
         return None
+    key = baseline_key(plan.environment_scope, plan.base_sha, command, plan.config, toolchain())
+    kept = plan.environments.baseline(key) if plan.environments is not None and not plan.fresh else None
+    if kept is not None:
+        events.log(f"before the change (kept for {plan.base_sha[:12]}), " + kept.summary())
+        return kept
     take_back_git(plan.workdir, git_state)  # setup ran in the sandbox: host git reads the tree only after
     before = tree_status(plan.workdir)
     tests = run_tests(sandbox, command, plan.config.test_timeout)
     take_back_git(plan.workdir, git_state)
     put_back(plan.workdir, before)
     events.log("before the change, " + tests.summary())
+    if plan.environments is not None and tests.duration < plan.config.test_timeout * 0.9:  # not a timeout
+        plan.environments.keep_baseline(key, tests)
     return tests
 
 

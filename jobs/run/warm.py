@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Callable
 
 from jobs.git.workspace import git
+from jobs.repo.testing import TestResult
 
 MAX_ENVIRONMENT_SHARE = 0.5  # one environment may take at most half the budget
+MAX_BASELINES = 2000  # tests' results on base commits, least recently used dropped beyond
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,27 @@ class Environments:
         partial.replace(archive)
         log(f"environment kept (key {key[:12]}…, {len(made)} files, {size / 1e6:.1f} MB)")
         self.evict()
+
+    def baseline(self, key: str) -> TestResult | None:
+        """The tests' result kept for this base, or None."""
+        path = self.root / "baselines" / f"{key}.json"
+        try:
+            result = TestResult(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        os.utime(path)
+        return result
+
+    def keep_baseline(self, key: str, tests: TestResult) -> None:
+        if self.max_bytes <= 0:
+            return
+        folder = self.root / "baselines"
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f"{key}.{os.getpid()}.partial"
+        partial.write_text(json.dumps(tests.to_dict()))
+        partial.replace(folder / f"{key}.json")
+        for old in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-MAX_BASELINES]:
+            old.unlink(missing_ok=True)
 
     def evict(self) -> None:
         """Remove the least recently used environments until the rest fit the budget."""
