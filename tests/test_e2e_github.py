@@ -233,6 +233,8 @@ def test_a_run_ended_by_a_model_error_keeps_what_it_used(stack, redis_conn):
     work(stack)
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and run.usage["steps"] == 1 and run.usage["prompt_tokens"] > 0
+    log = "\n".join(read_log(redis_conn, run_id))
+    assert "what the model server answered:\n" in log and "context too long" in log  # the log, not the comment
 
 
 def test_a_run_stopped_by_a_limit_says_so_not_that_the_agent_finished(stack, redis_conn):

@@ -94,6 +94,11 @@ class MeteredModel:
         self.price = find_price(self.model, prices)
         state.priced = self.price is not None
 
+    def context_window(self) -> int | None:
+        """The window the server says it runs with (the agent sizes its context by it), passed on."""
+        ask = getattr(self.inner, "context_window", None)
+        return ask() if callable(ask) else None
+
     def complete(self, messages, tools):
         self.state.step += 1
         self.state.command = ""

@@ -26,6 +26,7 @@ from jobs.settings import Services
 from jobs.settings import SettingsError
 from jobs.types import Task
 
+MAX_DETAILS = 4000
 KNOWN_FAILURES = (ForgeError, workspace.WorkspaceError, ModelError, RepoConfigError, SandboxError, SettingsError,
                   SetupFailed)
 
@@ -51,6 +52,9 @@ def run_job(services: Services, run_id: str, body: Callable[[RunContext], str], 
     except (RunCancelled, SandboxCancelled) as exc:
         return _end(run, journal, "cancelled", str(exc))
     except (RunFailed, *KNOWN_FAILURES) as exc:
+        details = getattr(exc, "details", "")  # a model server's whole answer: the log, never the comment
+        if details:
+            journal.log(f"what the model server answered:\n{str(details)[:MAX_DETAILS]}")
         return _end(run, journal, "failed", str(exc), getattr(exc, "excerpt", ""))
     except Exception as exc:  # the job boundary: say so on the issue, then let RQ record it
         journal.log("internal error:\n" + traceback.format_exc())
