@@ -8,14 +8,14 @@ from typing import Iterator
 
 import github
 import requests
-from github import Auth
 from github.IssueComment import IssueComment
 
 from jobs.forges.base import (PERMISSIONS, Comment, ForgeConflict, ForgeError, ForgeUnavailable, GitCredentials, Issue,
                               PullRequest, Repository, ReviewComment, decode_text)
 from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
-from jobs.forges.github_app import GitHubApp
-from jobs.forges.github_shapes import comment_of, detail_of, explain_error, pull_of, review_comment_of
+from jobs.forges.github_app import GitHubApp, InstallationAuth
+from jobs.forges.github_shapes import (comment_of, detail_of, explain_error, latest_labeler, pull_of,
+                                      review_comment_of)
 
 API_PERMISSIONS = {"issues": "write", "pull_requests": "write", "checks": "write",
                    "contents": "read", "metadata": "read"}
@@ -24,25 +24,6 @@ WRITE_PERMISSIONS = {"contents": "write", "pull_requests": "write", "metadata": 
 TIMEOUT = 30  # seconds per request
 SUMMARY_LIMIT = 65535  # GitHub refuses longer check run summaries with a 422
 CUT_NOTE = "\n\n… (cut to fit GitHub's limit)"
-
-
-class _InstallationAuth(Auth.Auth):
-    """Fetches the api token per request, so a job longer than an hour never sends an expired one."""
-
-    def __init__(self, fetch_token):
-        self._fetch_token = fetch_token
-
-    @property
-    def token_type(self) -> str:
-        return "token"
-
-    @property
-    def token(self) -> str:
-        return self._fetch_token()
-
-    @property
-    def _masked_token(self) -> str:
-        return "token (removed)"
 
 
 class GitHubForge:
@@ -57,7 +38,7 @@ class GitHubForge:
         self._minted: set[str] = set()
         self._api_token = ""
         self._lock = threading.Lock()
-        self._github = github.Github(auth=_InstallationAuth(lambda: self._token(API_PERMISSIONS)),
+        self._github = github.Github(auth=InstallationAuth(lambda: self._token(API_PERMISSIONS)),
                                      base_url=app.api_url, timeout=TIMEOUT,
                                      retry=forge_retry("github", self.watch, backoff=backoff),
                                      seconds_between_requests=0, seconds_between_writes=0, lazy=True)
@@ -113,6 +94,13 @@ class GitHubForge:
         with self._calling(f"read comment {comment_id} on #{number}", "issues: read",
                            self._missing(f"comment {comment_id} on #{number}")):
             return comment_of(self._repo.get_issue(number).get_comment(comment_id))
+
+    @retry_cut_off
+    @remint_once
+    def label_adder(self, number: int, label: str) -> str | None:
+        """Who last added the label to the issue, by its event history (newest first); None when nobody did."""
+        with self._calling(f"read the events of issue #{number}", "issues: read", self._missing(f"issue #{number}")):
+            return latest_labeler(self._repo.get_issue(number).get_events().reversed, label)
 
     @retry_cut_off
     @remint_once

@@ -15,6 +15,7 @@ import requests
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from github import Auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -253,3 +254,22 @@ def find_installation(app: GitHubApp, api_url: str, repo: str) -> tuple[int, int
     if info.status_code != 200:
         raise ForgeNotFound(f"GitHub did not show {repo} to its App installation ({info.status_code})")
     return installation_id, int(info.json()["id"])
+
+
+class InstallationAuth(Auth.Auth):
+    """Fetches the api token per request, so a job longer than an hour never sends an expired one."""
+
+    def __init__(self, fetch_token):
+        self._fetch_token = fetch_token
+
+    @property
+    def token_type(self) -> str:
+        return "token"
+
+    @property
+    def token(self) -> str:
+        return self._fetch_token()
+
+    @property
+    def _masked_token(self) -> str:
+        return "token (removed)"

@@ -60,3 +60,17 @@ def review_comment_of(comment) -> ReviewComment:
     return ReviewComment(id=comment.id, path=comment.path, line=comment.line or comment.original_line,
                          diff_hunk=comment.diff_hunk or "", body=comment.body or "",
                          author=comment.user.login if comment.user else "")
+
+
+MAX_EVENTS = 1000  # an issue's events looked at, newest first, for who added a label
+
+
+def latest_labeler(events_newest_first, label: str) -> str | None:
+    """The login in the newest "labeled" event of the label (names compare as GitHub's do, ignoring case)."""
+    wanted = label.casefold()
+    for seen, event in enumerate(events_newest_first):
+        if seen >= MAX_EVENTS:
+            return None
+        if event.event == "labeled" and event.label is not None and event.label.name.casefold() == wanted:
+            return event.actor.login if event.actor is not None else None
+    return None

@@ -13,15 +13,9 @@ from requests.adapters import HTTPAdapter
 
 from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgeUnavailable,
                               GitCredentials, Issue, PullRequest, Repository, decode_text)
-from jobs.forges.gitlab_shapes import ADD_TOKEN, detail_of, explain_error, is_draft_title, state_of
+from jobs.forges.gitlab_shapes import (ADD_TOKEN, DESCRIPTION_LIMIT, EMOJI, ROLES, STATES, detail_of, explain_error,
+                                      is_draft_title, latest_label_adder, state_of)
 from jobs.forges.retrying import ApiWatch, forge_retry
-
-# GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
-ROLES = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "triage"), (10, "read"))
-EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "tada"}  # GitHub → GitLab
-STATES = {"success": "success", "neutral": "canceled", "skipped": "canceled", "cancelled": "canceled",
-          "failure": "failed", "timed_out": "failed", "action_required": "failed", "stale": "failed"}
-DESCRIPTION_LIMIT = 255  # GitLab cuts commit status descriptions; we cut first, with an ellipsis
 
 
 class GitLabForge:
@@ -105,6 +99,12 @@ class GitLabForge:
         where = f"note {comment_id} on {self._where(number)}"
         with self._calling(f"read {where}", self._missing(where)):
             return self._comment(number, self._noteable(number).notes.get(comment_id).attributes)
+
+    def label_adder(self, number: int, label: str) -> str | None:
+        """Who last added the label to the issue, by its resource label events; None when nobody did."""
+        where = self._where(number)
+        with self._calling(f"read the label events of {where}", self._missing(where)):
+            return latest_label_adder(self._noteable(number).resourcelabelevents, label)
 
     def find_comment(self, number: int, marker: str) -> Comment | None:
         where = self._where(number)

@@ -7,6 +7,13 @@ from gitlab.exceptions import GitlabError
 from jobs.forges.base import (ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgePermissionError,
                               ForgeUnavailable)
 
+# GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
+ROLES = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "triage"), (10, "read"))
+EMOJI = {"+1": "thumbsup", "-1": "thumbsdown", "laugh": "laughing", "hooray": "tada"}  # GitHub → GitLab
+STATES = {"success": "success", "neutral": "canceled", "skipped": "canceled", "cancelled": "canceled",
+          "failure": "failed", "timed_out": "failed", "action_required": "failed", "stale": "failed"}
+DESCRIPTION_LIMIT = 255  # GitLab cuts commit status descriptions; we cut first, with an ellipsis
+PER_PAGE, MAX_PAGES = 100, 10  # label events looked at, newest page first, for who added a label
 ADD_TOKEN = ("create a project access token with the api and write_repository scopes and store it with "
              "`codexbot gitlab add-token PROJECT`")
 
@@ -49,3 +56,16 @@ def detail_of(error: GitlabError) -> str:
     if isinstance(message, dict):
         return "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in message.items())
     return str(message or "no message")
+
+
+def latest_label_adder(events, label: str) -> str | None:
+    """The username in the newest "add" event of the label, reading an issue's resource label events (a
+    python-gitlab manager) from the last page back, at most MAX_PAGES pages; GitLab lists them oldest first."""
+    pages = events.list(iterator=True, per_page=PER_PAGE).total_pages or 0  # None past 10,000: not looked at
+    wanted = label.casefold()
+    for page in range(pages, max(pages - MAX_PAGES, 0), -1):
+        for event in reversed(events.list(page=page, per_page=PER_PAGE, get_all=False)):
+            name = (event.attributes.get("label") or {}).get("name") or ""
+            if event.attributes.get("action") == "add" and name.casefold() == wanted:
+                return (event.attributes.get("user") or {}).get("username")
+    return None

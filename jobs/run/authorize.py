@@ -43,10 +43,19 @@ def authorize(services: Services, forge: Forge, trigger: Trigger, run_id: str) -
         raise RunFailed(problem)
 
 
-def confirm_request(forge: Forge, trigger: Trigger, command_word: str) -> None:
+def confirm_request(forge: Forge, trigger: Trigger, command_word: str, label: str) -> None:
     """The webhook is a claim: the comment that asked is read back from the forge's API, and its author and
-    command must be the ones the webhook named; an issue's text that is the task must be the issue's now."""
+    command must be the ones the webhook named; for a label, whoever last added it (by the forge's label
+    events) must be the one the webhook named; an issue's text that is the task must be the issue's now."""
     asked = trigger.command
+    if trigger.source == "label" and asked.kind == "task":
+        adder = forge.label_adder(trigger.number, label)
+        if adder is None:
+            raise RunFailed(f"the forge shows no one adding the {label!r} label to #{trigger.number}, so "
+                            "nothing was run: add the label again")
+        if adder.lower() != trigger.author.lower():
+            raise RunFailed(f"the {label!r} label was last added by @{adder}, not by @{trigger.author} as the "
+                            "webhook said; nothing was run")
     if trigger.source == "comment" and trigger.comment_id is not None:
         comment = forge.read_comment(trigger.number, trigger.comment_id)
         if comment.author.lower() != trigger.author.lower():

@@ -36,7 +36,7 @@ def answer_control(run_id: str) -> str:
 
 def answer(run: RunContext) -> str:
     trigger = run.task.trigger
-    confirm_request(run.forge, trigger, run.settings.command)
+    confirm_request(run.forge, trigger, run.settings.command, run.settings.label)
     if trigger.command.kind == "cancel":  # stopping other people's runs takes the permission to start them
         authorize(run.services, run.forge, trigger, run.run_id)
     reply_to_control_command(run.forge, run.conn, run.task, run.settings)

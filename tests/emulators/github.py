@@ -197,7 +197,7 @@ class GitHubEmulator:
 
     def label_as(self, login: str, repo: str, number: int, label: str) -> Delivery:
         record, user = self.state.repo(repo), self.state.add_user(login)
-        self.state.add_labels(self.state.issue(record, number), [label])
+        self.state.add_labels(self.state.issue(record, number), [label], user)
         payload = {"action": "labeled", **self._issue_context(record, number, user),
                    "label": self.shapes.label(record, label)}
         return self.webhooks.send("issues", payload)

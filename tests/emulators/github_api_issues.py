@@ -1,4 +1,4 @@
-"""Issue endpoints of the GitHub emulator: issues, comments, reactions and labels."""
+"""Issue endpoints of the GitHub emulator: issues, comments, reactions, labels and their events."""
 
 from __future__ import annotations
 
@@ -100,7 +100,16 @@ def add_labels(ctx: Ctx, owner: str, name: str, number: int) -> Response:
     names = body.get("labels") if isinstance(body, dict) else body
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ApiError(422, "Validation Failed", [{"field": "labels", "code": "invalid"}])
-    return json_response([ctx.shapes.label(repo, n) for n in ctx.state.add_labels(issue, names)])
+    added = ctx.state.add_labels(issue, names, ctx.acting_user())
+    return json_response([ctx.shapes.label(repo, n) for n in added])
+
+
+def list_events(ctx: Ctx, owner: str, name: str, number: int) -> Response:
+    """GET …/issues/:number/events, oldest first, as GitHub lists them."""
+    repo, issue = ctx.issue(owner, name, number)
+    with ctx.state.lock:
+        events = list(issue["events"])
+    return ctx.page([ctx.shapes.issue_event(repo, issue, e) for e in events])
 
 
 ISSUE = "/repos/<owner>/<name>/issues/<int:number>"
@@ -114,6 +123,7 @@ RULES = [
     Rule(ISSUE + "/reactions", endpoint=add_issue_reaction, methods=["POST"]),
     Rule(ISSUE + "/labels", endpoint=list_labels, methods=["GET"]),
     Rule(ISSUE + "/labels", endpoint=add_labels, methods=["POST"]),
+    Rule(ISSUE + "/events", endpoint=list_events, methods=["GET"]),
     Rule(COMMENT, endpoint=get_comment, methods=["GET"]),
     Rule(COMMENT, endpoint=edit_comment, methods=["PATCH"]),
     Rule(COMMENT, endpoint=delete_comment, methods=["DELETE"]),

@@ -94,13 +94,14 @@ class Ctx:
         return self.emu.bot_user
 
     def page(self, items: list) -> Response:
-        """Slices a list the way GitHub does (per_page up to 100) and links the next pages."""
+        """Slices a list the way GitHub does (per_page up to 100) and links prev, next, first and last as it does."""
         per_page = min(max(self.request.args.get("per_page", 30, type=int), 1), 100)
         page = max(self.request.args.get("page", 1, type=int), 1)
         last = max((len(items) + per_page - 1) // per_page, 1)
         links = []
-        for rel, number in (("next", page + 1), ("last", last)):
-            if page < last:
+        for rel, number, shown in (("prev", page - 1, page > 1), ("next", page + 1, page < last),
+                                   ("first", 1, page > 1), ("last", last, page < last)):
+            if shown:
                 args = {**self.request.args.to_dict(), "page": number, "per_page": per_page}
                 links.append(f'<{self.emu.url}{self.request.path}?{urlencode(args)}>; rel="{rel}"')
         headers = {"Link": ", ".join(links)} if links else None

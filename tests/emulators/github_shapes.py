@@ -63,6 +63,13 @@ class Shapes:
                 "url": f"{self.base}/repos/{repo['full_name']}/labels/{name}", "name": name,
                 "color": "ededed", "default": False, "description": None}
 
+    def issue_event(self, repo: dict, issue: dict, event: dict) -> dict:
+        return {"id": event["id"], "node_id": node_id("LabeledEvent", event["id"]),
+                "url": f"{self.base}/repos/{repo['full_name']}/issues/events/{event['id']}",
+                "actor": self.user(event["actor"]), "event": event["event"], "commit_id": None, "commit_url": None,
+                "created_at": event["created_at"], "label": {"name": event["label"], "color": "ededed"},
+                "performed_via_github_app": None}
+
     def issue(self, repo: dict, issue: dict) -> dict:
         api = f"{self.base}/repos/{repo['full_name']}/issues/{issue['number']}"
         data = {"url": api, "repository_url": f"{self.base}/repos/{repo['full_name']}",

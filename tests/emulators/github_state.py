@@ -126,7 +126,7 @@ class GitHubState:
             repo["next_number"] += 1
             stamp = now_iso()
             issue = {"id": self.next_id(), "number": number, "title": title, "body": body,
-                     "user": user, "state": "open", "labels": [], "pull": pull, "reactions": [],
+                     "user": user, "state": "open", "labels": [], "events": [], "pull": pull, "reactions": [],
                      "comment_ids": [], "created_at": stamp, "updated_at": stamp, "closed_at": None}
             repo["issues"][number] = issue
             return issue
@@ -204,9 +204,13 @@ class GitHubState:
             target["reactions"].append(reaction)
             return reaction, True
 
-    def add_labels(self, issue: dict, names: list[str]) -> list[str]:
+    def add_labels(self, issue: dict, names: list[str], user: dict) -> list[str]:
+        """Adds the labels the issue lacks, each with the "labeled" event GitHub records (actor: user)."""
         with self.lock:
-            issue["labels"].extend(n for n in names if n not in issue["labels"])
+            for name in dict.fromkeys(n for n in names if n not in issue["labels"]):
+                issue["labels"].append(name)
+                issue["events"].append({"id": self.next_id(), "event": "labeled", "actor": user, "label": name,
+                                        "created_at": now_iso()})
             return list(issue["labels"])
 
     def add_check_run(self, repo: dict, fields: dict) -> dict:

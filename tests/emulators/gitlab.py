@@ -186,7 +186,7 @@ class GitLabEmulator:
     def label_as(self, username: str, project: str, iid: int, label: str) -> Delivery:
         record, user = self.state.project(project), self.state.add_user(username)
         issue = self.state.noteable(record, "issues", iid)
-        previous, current = self.state.add_label(record, issue, label)
+        previous, current = self.state.add_label(record, issue, label, user)
         attributes = {**self.shapes.hook_issue(record, issue), "action": "update"}
         labels = [self.shapes.hook_label(record, item) for item in current]
         payload = {"object_kind": "issue", "event_type": "issue", **self._hook_context(record, user),

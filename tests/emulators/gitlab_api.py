@@ -104,6 +104,27 @@ def update_note(ctx: Ctx, project: str, kind: str, iid: str, note_id: str) -> Re
     return json_response(ctx.shapes.note(record, ctx.state.update(note, {"body": str(body)})))
 
 
+def update_issue(ctx: Ctx, project: str, iid: str) -> Response:
+    """PUT …/issues/:iid with add_labels (comma-separated): each new label records a resource label event."""
+    record, issue = _noteable(ctx, project, "issues", iid, write=True)
+    if ctx.state.access_level(record, ctx.caller.user) < REPORTER:
+        raise ApiError(403, "403 Forbidden")
+    titles = [t.strip() for t in str(ctx.body().get("add_labels") or "").split(",") if t.strip()]
+    if not titles:
+        raise ApiError(400, "400 Bad request - at least one parameter must be provided")
+    for title in titles:
+        ctx.state.add_label(record, issue, title, ctx.caller.user)
+    return json_response(ctx.shapes.issue(record, issue))
+
+
+def list_label_events(ctx: Ctx, project: str, kind: str, iid: str) -> Response:
+    """GET …/resource_label_events, oldest first, as GitLab lists them."""
+    _, found = _noteable(ctx, project, kind, iid)
+    with ctx.state.lock:
+        events = list(found["label_events"])
+    return ctx.page([ctx.shapes.label_event(found, kind, e) for e in events])
+
+
 def _award_target(ctx: Ctx, project, kind, iid, note_id, write=False) -> tuple[dict, str]:
     record, found = _noteable(ctx, project, kind, iid, write)
     if note_id is not None:
@@ -241,7 +262,8 @@ ROUTES = [
     ("POST", _P + r"/merge_requests", create_merge_request),
     ("PUT", _P + r"/merge_requests/(?P<iid>\d+)", update_merge_request),
     ("GET", _P + r"/merge_requests/(?P<iid>\d+)/diffs", merge_request_diffs),
-    ("GET", _N, get_noteable),
+    ("GET", _N, get_noteable), ("PUT", _P + r"/issues/(?P<iid>\d+)", update_issue),
+    ("GET", _N + r"/resource_label_events", list_label_events),
     ("GET", _N + r"/notes", list_notes), ("POST", _N + r"/notes", create_note),
     ("GET", _N + r"/notes/(?P<note_id>\d+)", get_note), ("PUT", _N + r"/notes/(?P<note_id>\d+)", update_note),
     ("GET", _N + r"/award_emoji", list_awards), ("POST", _N + r"/award_emoji", create_award),

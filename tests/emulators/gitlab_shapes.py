@@ -113,6 +113,12 @@ class Shapes:
                 "ci_config_path": None, "homepage": web, "url": git_http,
                 "ssh_url": f"git@127.0.0.1:{path}.git", "http_url": git_http}
 
+    def label_event(self, noteable: dict, kind: str, event: dict) -> dict:
+        return {"id": event["id"], "user": self.user(event["user"]), "created_at": iso(event["created_at"]),
+                "resource_type": "Issue" if kind == "issues" else "MergeRequest", "resource_id": noteable["id"],
+                "label": {"id": event["label"]["id"], "name": event["label"]["title"], "color": "#6699cc",
+                          "description": ""}, "action": event["action"]}
+
     def hook_label(self, project: dict, label: dict) -> dict:
         stamp = hook_time(label["created_at"])
         return {"id": label["id"], "title": label["title"], "color": "#6699cc", "project_id": project["id"],

@@ -140,7 +140,7 @@ class GitLabState:
             records = project[kind]
             stamp = now()
             record = {"id": self.next_id(), "iid": len(records) + 1, "state": "opened", "author": author,
-                      "labels": [], "note_ids": [], "awards": [], "created_at": stamp,
+                      "labels": [], "label_events": [], "note_ids": [], "awards": [], "created_at": stamp,
                       "updated_at": stamp, "description": "", **fields}
             records[record["iid"]] = record
             return record
@@ -191,14 +191,17 @@ class GitLabState:
             target["awards"].append(award)
             return award
 
-    def add_label(self, project: dict, issue: dict, title: str) -> tuple[list[dict], list[dict]]:
-        """Adds a label to an issue; returns the label records (previous, current)."""
+    def add_label(self, project: dict, issue: dict, title: str, user: dict) -> tuple[list[dict], list[dict]]:
+        """Adds a label to an issue, with the resource label event GitLab records (action "add", by user);
+        returns the label records (previous, current)."""
         with self.lock:
             label = project["labels"].setdefault(title.lower(), {"id": self.next_id(), "title": title,
                                                                  "created_at": now()})
             previous = [project["labels"][t.lower()] for t in issue["labels"]]
             if title not in issue["labels"]:
                 self.update(issue, {"labels": issue["labels"] + [title]})
+                issue["label_events"].append({"id": self.next_id(), "user": user, "label": label, "action": "add",
+                                              "created_at": now()})
             return previous, [project["labels"][t.lower()] for t in issue["labels"]]
 
     # commit statuses
