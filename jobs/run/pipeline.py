@@ -76,7 +76,10 @@ def _attempt(run: RunContext, plan: AttemptPlan) -> AttemptResult:
                            on_refused=log_refusal(run.log, run.conn))
     with cancel_watch(run.conn, run.run_id, sandbox):
         try:
-            return run_attempt(plan, sandbox, lambda box: _agent(run, plan.config, box), run)
+            result = run_attempt(plan, sandbox, lambda box: _agent(run, plan.config, box), run)
+            if sandbox.disk_exceeded:  # it stopped the agent; what a run over its quota left is not published
+                raise RunFailed(sandbox.disk_exceeded)
+            return result
         except ModelError as error:  # what the agent used before the model failed still counts
             if error.partial is not None:
                 _record_agent(run, error.partial)

@@ -13,7 +13,7 @@ from importlib import import_module
 _WHERE = {"PHASE_NETWORK": "base", "SANDBOX_HOME": "base", "SANDBOX_UID": "base", "SYSTEM_PATH": "base",
           "WORKSPACE": "base", "CommandResult": "base", "Sandbox": "base", "SetupSecret": "base", "build_env": "base",
           "looks_secret": "base", "BubblewrapSandbox": "bubblewrap", "check_bwrap": "bubblewrap",
-          "BudgetExhausted": "limits", "RunBudget": "limits",
+          "BudgetExhausted": "limits", "DiskQuotaExceeded": "limits", "RunBudget": "limits",
           "SandboxCancelled": "limits", "SandboxError": "limits", "SandboxLimits": "limits",
           "SubprocessSandbox": "local"}
 __all__ = sorted(_WHERE)

@@ -43,6 +43,7 @@ class CommandResult:
 class Sandbox(Protocol):
     workspace: Path
     network: bool  # the default of run(network=None): on in setup, off for the agent unless the repo asks
+    disk_exceeded: str  # the sentence once the workspace passed SandboxLimits.disk_mb; "" until then
 
     def run(self, command: str, *, timeout: float | None = None, network: bool | None = None,
             env: Mapping[str, str] | None = None, output_limit: int | None = None) -> CommandResult: ...

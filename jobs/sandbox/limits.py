@@ -21,6 +21,10 @@ class BudgetExhausted(SandboxError):
     """The run has used all the command time or output its budget allows."""
 
 
+class DiskQuotaExceeded(SandboxError):
+    """The workspace grew past SandboxLimits.disk_mb: the run is stopped and no further command runs."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     command_seconds: float = 600  # wall time of one command; a caller's timeout can only shorten it
@@ -36,6 +40,7 @@ class SandboxLimits:
     max_output_bytes: int = 64 * MB  # output one command may write before it is stopped
     run_seconds: float = 3600  # wall time of all the commands of a run together
     run_output_bytes: int = 256 * MB  # output all the commands of a run may write together
+    disk_mb: int = 4096  # what the run's workspace may take on disk, measured after each command
 
     def __post_init__(self):
         for field in fields(self):

@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from jobs.sandbox.base import CommandResult, phase_network
-from jobs.sandbox.limits import RunBudget, SandboxCancelled, SandboxLimits, explain_exit, explain_stop
+from jobs.sandbox.disk import MAX_ENTRIES, measure_disk
+from jobs.sandbox.limits import (MB, DiskQuotaExceeded, RunBudget, SandboxCancelled, SandboxLimits, explain_exit,
+                                 explain_stop)
 from jobs.sandbox.process import Caps, Launch, OutputBuffer, ProcessSlot, run_process
 
 
@@ -21,6 +23,7 @@ class CommandRunner:
         self.budget = budget or RunBudget.from_limits(self.limits)
         self.network = False
         self.slot = ProcessSlot()
+        self.disk_exceeded = ""  # the sentence, once the workspace passed disk_mb: nothing more runs
 
     def launch(self, command: str, *, network: bool, env: Mapping[str, str] | None
                ) -> AbstractContextManager[Launch]:
@@ -42,6 +45,8 @@ class CommandRunner:
         if self.slot.cancelled.is_set():
             raise SandboxCancelled("the run was cancelled; no further command was run")
         self.budget.check()
+        if self.disk_exceeded:
+            raise DiskQuotaExceeded(self.disk_exceeded)
         timeout = min(timeout or self.limits.command_seconds, self.limits.command_seconds)
         caps = self._caps(timeout)
         output = OutputBuffer(output_limit or self.limits.output_bytes)
@@ -50,6 +55,7 @@ class CommandRunner:
         self.budget.spend(outcome.duration, output.total)
         if outcome.stopped_by == "cancelled":
             raise SandboxCancelled(f"the run was cancelled; `{_short(command)}` was stopped")
+        self._check_disk(command)
         text = output.text()
         limits = replace(self.limits, run_seconds=self.budget.seconds, run_output_bytes=self.budget.output_bytes)
         hits = [explain_stop(outcome.stopped_by, limits, caps.seconds)] if outcome.stopped_by else []
@@ -60,6 +66,17 @@ class CommandRunner:
         return CommandResult(exit_code=outcome.exit_code, output=text, duration=outcome.duration,
                              timed_out=outcome.stopped_by in ("command_seconds", "run_seconds"),
                              truncated=output.truncated, limit=hits[0][0] if hits else "", notice=notice)
+
+    def _check_disk(self, command: str) -> None:
+        """Measured after every command, so a run that fills the disk stops at the command that did it."""
+        use = measure_disk(self.workspace, self.limits.disk_mb * MB)
+        if use.over:
+            grown = {"bytes": f"more than {self.limits.disk_mb} MB of disk",
+                     "entries": f"more than {MAX_ENTRIES:,} files and directories",
+                     "unreadable": "a directory the worker cannot read (so cannot measure)"}[use.over]
+            self.disk_exceeded = (f"the run was stopped: after `{_short(command)}` its workspace held {grown}, "
+                                  f"over the run's disk quota (SandboxLimits.disk_mb = {self.limits.disk_mb})")
+            raise DiskQuotaExceeded(self.disk_exceeded)
 
     def _caps(self, timeout: float) -> Caps:
         seconds_left, output_left = self.budget.seconds_left, self.budget.output_left
