@@ -41,6 +41,17 @@ def delivery_id(headers, body: bytes) -> str:
     return f"{uuid}:{digest}" if uuid else f"body:{digest}"
 
 
+def read_head(stream, size: int) -> bytes:
+    """The first `size` bytes of the body (fewer when it is shorter): a read may return less than asked."""
+    head = bytearray()
+    while len(head) < size:  # each turn reads at least one byte or ends
+        chunk = stream.read(size - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return bytes(head)
+
+
 def project_path_in(head: bytes) -> str | None:
     """project.path_with_namespace of the top-level object, read from the start of the body only: each member
     before "project" is decoded on its own, so at most len(head) bytes are looked at. None when it is not there
@@ -75,7 +86,7 @@ def receive_gitlab():
         if not settings.gitlab_webhook_secret and not get_hook_secrets().exist():
             abort(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET or "
                        "`codexbot gitlab-hook-secret set PROJECT`")
-        head = request.stream.read(PROJECT_WINDOW)  # over MAX_CONTENT_LENGTH: 413 before the body is read
+        head = read_head(request.stream, PROJECT_WINDOW)  # over MAX_CONTENT_LENGTH: 413 before any is read
         project = project_path_in(head)
         secrets = _secrets_of(project, settings, Delivery("gitlab", "", event))
     except redis.RedisError:
