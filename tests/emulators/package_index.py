@@ -43,11 +43,11 @@ def build_wheel(name: str, version: str, requires: tuple[str, ...] = ()) -> tupl
 class PackageIndex:
     """`packages` maps a name to its dependencies; every package has version 1.0. Counts the files served."""
 
-    def __init__(self, packages: dict[str, tuple[str, ...]]):
+    def __init__(self, packages: dict[str, tuple[str, ...]], ssl_context=None):
         self.wheels: dict[str, tuple[str, bytes]] = {
             _normalize(name): build_wheel(name, "1.0", requires) for name, requires in packages.items()}
         self.downloads: list[str] = []
-        self.server = BackgroundServer(self._app)
+        self.server = BackgroundServer(self._app, ssl_context=ssl_context)
 
     def __enter__(self) -> PackageIndex:
         self.server.start()

@@ -17,9 +17,10 @@ class _QuietHandler(WSGIRequestHandler):
 class BackgroundServer:
     """A threaded HTTP server bound to 127.0.0.1 on a port the OS picks."""
 
-    def __init__(self, app, host: str = "127.0.0.1"):
+    def __init__(self, app, host: str = "127.0.0.1", ssl_context=None):
         self._app = app
         self._host = host
+        self._ssl = ssl_context  # an ssl.SSLContext: serve HTTPS
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -27,12 +28,13 @@ class BackgroundServer:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("The server is not running; call start() or use it as a context manager.")
-        return f"http://{self._host}:{self._server.server_port}"
+        return f"{'https' if self._ssl else 'http'}://{self._host}:{self._server.server_port}"
 
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = make_server(self._host, 0, self._app, threaded=True, request_handler=_QuietHandler)
+        self._server = make_server(self._host, 0, self._app, threaded=True, request_handler=_QuietHandler,
+                                   ssl_context=self._ssl)
         # A short poll interval keeps stop() quick; the default 0.5 s adds up over a test run.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="emulator", daemon=True)
