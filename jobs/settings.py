@@ -62,6 +62,7 @@ class Settings:
     job_timeout: int = 3600
     web_workers: int = 0  # 0: chosen from the number of cores
     web_threads: int = 16  # threads per web worker: a run page's live log holds one while it is open
+    web_streams: int = 4  # of those, how many live logs and API long-polls may hold (at most half the threads)
     mirror_max_bytes: int = 20_000_000_000  # the mirror cache; least recently used mirrors go first
     keep_failed_seconds: int = 86_400  # a failed run's workspace is kept this long for debugging; 0: not kept
     max_diff_bytes: int = 5_000_000  # a bigger change is refused before it is pushed; 0: no limit
@@ -86,7 +87,7 @@ class Settings:
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
 _INT_FIELDS = {"env_cache_bytes", "api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
-               "agent_seconds", "repo_concurrency", "web_threads", "rate_limit_repo", "rate_limit_user", "retention_days"}
+               "agent_seconds", "repo_concurrency", "web_threads", "web_streams", "rate_limit_repo", "rate_limit_user", "retention_days"}
 _FLOAT_FIELDS = {"max_cost", "forge_backoff"}
 _BOOL_FIELDS = {"network_strict"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -200,6 +201,8 @@ def check_settings(s: Settings) -> None:
         raise SettingsError("CODEXBOT_WEB_WORKERS must be between 0 (automatic) and 64")
     if not 1 <= s.web_threads <= 256:
         raise SettingsError("CODEXBOT_WEB_THREADS must be between 1 and 256")
+    if not 0 <= s.web_streams <= 256:
+        raise SettingsError("CODEXBOT_WEB_STREAMS must be between 0 (live logs always poll) and 256")
     if not 0 <= s.forge_backoff <= 60:
         raise SettingsError(f"CODEXBOT_FORGE_BACKOFF must be between 0 and 60 seconds, not {s.forge_backoff}")
     for name in ("env_cache_bytes", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "repo_concurrency", "rate_limit_repo",

@@ -18,11 +18,11 @@ from jobs.access.links import sign_run_link
 from jobs.intake.rate_limits import RateLimits
 from jobs.records.parts import RunParts
 from jobs.types import Command, Delegation, Trigger
-from bot.state import get_queues, get_redis, get_settings
+from bot.state import get_queues, get_redis, get_run_waker, get_settings, get_stream_slots
 
 MAX_WAIT = 25  # seconds a log request may wait for new lines: under common proxies' 30 s idle limit
-POLL = 0.25
 MAX_LINE = 999_999_999
+REFUSED_RETRY_AFTER = 2  # seconds: a long-poll over the cap was answered at once
 
 
 def _settings():
@@ -110,24 +110,40 @@ def run_log(run_id: str):
     start, wait = request.args.get("from", "0"), request.args.get("wait", "0")
     if not re.fullmatch(r"[0-9]{1,9}", start) or not re.fullmatch(r"[0-9]{1,2}", wait) or int(wait) > MAX_WAIT:
         return error(400, f"from must be a line number (0 to {MAX_LINE}) and wait 0 to {MAX_WAIT} seconds")
-    lines = _wait_for_lines(run_id, int(start), int(wait))
+    lines, refused = _wait_for_lines(run_id, int(start), int(wait))
     run = runs.load_run(_conn(), run_id)
     if run is None:
         return error(404, f"run {run_id} was removed while its log was read")
-    return jsonify({"lines": lines, "next": int(start) + len(lines), "status": run.status, "final": run.is_final})
+    answer = jsonify({"lines": lines, "next": int(start) + len(lines), "status": run.status, "final": run.is_final})
+    if refused:
+        answer.headers["Retry-After"] = str(REFUSED_RETRY_AFTER)  # it could not wait: ask again after this
+    return answer
 
 
-def _wait_for_lines(run_id: str, start: int, wait: int) -> list[str]:
-    """Long-poll: the lines from start, waiting up to wait seconds for some while the run goes on."""
-    deadline = time.monotonic() + wait
-    while True:
-        lines = RunParts(_conn(), _settings().data_dir, run_id).log(start)
-        if lines or time.monotonic() >= deadline:
-            return lines
-        run = runs.load_run(_conn(), run_id)
-        if run is None or run.is_final:
-            return RunParts(_conn(), _settings().data_dir, run_id).log(start)
-        time.sleep(POLL)
+def _wait_for_lines(run_id: str, start: int, wait: int) -> tuple[list[str], bool]:
+    """Long-poll: the lines from start, waiting up to wait seconds for some while the run goes on.
+
+    Waiting holds a thread, so only within the process's cap of long-lived requests; over it, the answer is what
+    there is now (True: it was refused a wait), and the client asks again after Retry-After.
+    """
+    slots, client = get_stream_slots(), request.remote_addr or ""
+    if wait <= 0 or not slots.take(client):
+        return RunParts(_conn(), _settings().data_dir, run_id).log(start), wait > 0
+    try:
+        return _wait_in_slot(run_id, start, time.monotonic() + wait, get_run_waker()), False
+    finally:
+        slots.give_back(client)
+
+
+def _wait_in_slot(run_id: str, start: int, deadline: float, waker) -> list[str]:
+    with waker.watching(run_id):
+        while True:
+            seen = waker.version(run_id)
+            run = runs.load_run(_conn(), run_id)  # before the lines: once a run is over, all its lines are written
+            lines = RunParts(_conn(), _settings().data_dir, run_id).log(start)
+            if lines or run is None or run.is_final or time.monotonic() >= deadline:
+                return lines
+            waker.wait(run_id, seen, deadline - time.monotonic())
 
 
 @bp.post("/runs/<run_id>/cancel")

@@ -12,7 +12,8 @@ from jobs.intake.rate_limits import RateLimits
 from jobs.intake.page_actions import ActionRefused, cancel_run, retry_run
 from jobs.records.parts import RunParts, timeline
 from jobs.records.runs import load_run
-from bot.state import get_queues, get_redis, get_settings
+from bot.state import get_queues, get_redis, get_run_waker, get_settings, get_stream_slots
+from bot.streams import RunWaker
 
 bp = Blueprint("runs", __name__)
 
@@ -21,8 +22,9 @@ HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Ty
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
                                       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'"}
 NOTICES = {"cancel": "cancel requested: the run stops after its current step"}  # never text from the URL itself
-STREAM_SECONDS = 25  # then the browser reconnects: a sync web worker is never held for long
-POLL_SECONDS = 0.5
+STREAM_SECONDS = 25  # then the browser reconnects: a slot is never held for long
+HEARTBEAT_SECONDS = 2  # with no new line, a comment this often notices a browser that left
+RETRY_AFTER = 2  # seconds between a page's polls when its live log was refused
 
 
 def _parts(run_id: str) -> RunParts:
@@ -83,32 +85,51 @@ def _writer_only(run_id: str):
 
 @bp.get("/runs/<run_id>/log")
 def stream_log(run_id: str):
-    """Server-Sent Events: one event per log line, its index as the id; `end` once the run is over."""
+    """Server-Sent Events: one event per log line, its index as the id; `end` once the run is over.
+
+    Asked for JSON (the page does so after a 503), it answers at once with the lines there are now.
+    """
     authorized_run(run_id)
     start = request.headers.get("Last-Event-ID", type=int)
-    start = start + 1 if start is not None else request.args.get("from", 0, type=int)
-    conn = get_redis()
-    data_dir = get_settings().data_dir
-    return Response(_events(conn, data_dir, run_id, max(start, 0)), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    start = max(start + 1 if start is not None else request.args.get("from", 0, type=int), 0)
+    conn, data_dir = get_redis(), get_settings().data_dir
+    if request.accept_mimetypes.best == "application/json":
+        return _log_now(conn, data_dir, run_id, start)
+    slots, client = get_stream_slots(), request.remote_addr or ""
+    if not slots.take(client):
+        return ("too many live logs are open here: the page shows new lines every few seconds instead\n", 503,
+                {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8"})
+    response = Response(_events(conn, data_dir, run_id, start, get_run_waker()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    response.call_on_close(slots.releaser(client))  # gunicorn closes every response, even one never read
+    return response
 
 
-def _events(conn, data_dir, run_id: str, index: int):
+def _log_now(conn, data_dir, run_id: str, start: int):
+    run = load_run(conn, run_id)  # before the lines: once a run is over, all its lines are written
+    lines = RunParts(conn, data_dir, run_id).log(start)
+    final = run is None or run.is_final
+    return {"lines": lines, "next": start + len(lines), "status": run.status if run else "gone", "final": final}, 200, \
+        {"Cache-Control": "no-store"}
+
+
+def _events(conn, data_dir, run_id: str, index: int, waker: RunWaker):
     deadline = time.monotonic() + STREAM_SECONDS
     yield "retry: 1000\n\n"
-    while time.monotonic() < deadline:
-        parts = RunParts(conn, data_dir, run_id)  # fresh each pass: the run may be archived meanwhile
-        for line in parts.log(index):
-            yield f"id: {index}\ndata: {_one_line(line)}\n\n"
-            index += 1
-        run = load_run(conn, run_id)
-        if run is None or run.is_final:
-            if not RunParts(conn, data_dir, run_id).log(index):
+    with waker.watching(run_id):
+        while True:
+            seen = waker.version(run_id)
+            run = load_run(conn, run_id)  # before the lines: once a run is over, all its lines are written
+            for line in RunParts(conn, data_dir, run_id).log(index):  # fresh: the run may be archived meanwhile
+                yield f"id: {index}\ndata: {_one_line(line)}\n\n"
+                index += 1
+            if run is None or run.is_final:
                 yield f"event: end\ndata: {run.status if run else 'gone'}\n\n"
                 return
-            continue
-        yield ":\n\n"  # a comment line: a browser that left is noticed now, not at the deadline
-        time.sleep(POLL_SECONDS)
+            if time.monotonic() >= deadline:
+                return
+            yield ":\n\n"  # a comment line: a browser that left is noticed now, not at the deadline
+            waker.wait(run_id, seen, min(HEARTBEAT_SECONDS, deadline - time.monotonic()))
 
 
 def _one_line(text: str) -> str:
