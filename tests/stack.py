@@ -14,7 +14,11 @@ import redis
 
 from bot import create_app
 from jobs.forges.gitlab_tokens import TokenStore
-from jobs.settings import Settings, env_name
+from jobs.settings import Settings, env_name, load_settings
+
+REAL_MODEL_SETTINGS = ("openai_api_key", "openai_base_url", "model", "model_api", "reasoning_effort", "model_timeout",
+                       "model_retries", "model_max_tokens", "model_prices", "context_tokens", "max_tokens", "max_cost",
+                       "agent_seconds")
 from tests import sample_repo
 from tests.emulators.github import GitHubEmulator
 from tests.emulators.gitlab import GitLabEmulator
@@ -77,9 +81,9 @@ class Stack:
         return self
 
     def _model_settings(self) -> dict[str, str]:
-        if self.real_model:
-            return {"openai_api_key": os.environ["OPENAI_API_KEY"], "openai_base_url": os.environ.get("OPENAI_BASE_URL", ""),
-                    "model": os.environ.get("CODEXBOT_MODEL", Settings.model)}
+        if self.real_model:  # the model settings of the environment, all of them (the demo with a local server)
+            chosen = load_settings(os.environ)
+            return {name: getattr(chosen, name) for name in REAL_MODEL_SETTINGS if hasattr(chosen, name)}
         return {"openai_api_key": MODEL_KEY, "openai_base_url": self.model.url + "/v1", "model": "emulated-model"}
 
     def env(self) -> dict[str, str]:
