@@ -10,6 +10,10 @@ from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_f
 from jobs.types import Command, Trigger
 
 
+# The events parse_github_event acts on; the webhook answers any other before reading its body.
+HANDLED_EVENTS = frozenset({"ping", "issue_comment", "issues", "pull_request_review", "pull_request_review_comment"})
+
+
 def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     """Decide whether one delivery asks for a task. Raises PayloadError on a malformed payload."""
     action = payload.get("action")
