@@ -32,8 +32,9 @@ class WebServer(BaseApplication):
 def serve(app: Flask, host: str, port: int, workers: int, threads: int = 16) -> None:
     """Serve until stopped; SIGTERM lets in-flight requests finish (graceful_timeout).
 
-    Threaded workers: a run page's live log (SSE) or an API long-poll holds one thread for up to 25 s, so
-    people watching runs never take the processes that answer webhooks within the forge's 10 s.
+    Threaded workers: a run page's live log (SSE) or an API long-poll holds one thread for up to 25 s, and at
+    most CODEXBOT_WEB_STREAMS of a worker's threads (2 per client address) may be held so (bot/streams.py), so
+    people watching runs never take the threads that answer webhooks within the forge's 10 s.
     """
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
