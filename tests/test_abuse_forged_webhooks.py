@@ -128,3 +128,40 @@ def test_a_gitlab_label_never_added_cannot_start_a_run(stack, redis_conn):
     run_id = forged_gitlab(stack, payload, "Issue Hook")
     refused(stack, redis_conn, run_id, "shows no one adding the 'codex' label")
     assert stack.gitlab.merge_requests(REPO) == []
+
+
+def cancel_forged(stack, redis_conn, run_id: str, cancel_id: str) -> None:
+    """The forged cancel fails and the run it aimed at is not cancelled."""
+    stack.model.set_script([{"tool_calls": [{"name": "finish", "arguments": {"summary": "nothing to change"}}]}])
+    proc = stack.run_worker_burst(timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    forged = load_run(redis_conn, cancel_id)
+    assert forged.status == "failed" and "shows no one removing the 'codex' label" in forged.error, forged.error
+    assert load_run(redis_conn, run_id).status != "cancelled"
+
+
+def test_a_github_label_still_on_cannot_be_claimed_removed_to_cancel_a_writers_run(stack, redis_conn):
+    number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
+    real = stack.github.label_as("alice", REPO, number, "codex")
+    payload = {**json.loads(real.body), "action": "unlabeled"}
+    cancel_forged(stack, redis_conn, json.loads(real.response)["run_id"], forged_github(stack, payload, "issues"))
+
+
+def test_a_gitlab_label_still_on_cannot_be_claimed_removed_to_cancel_a_developers_run(stack, redis_conn):
+    iid = stack.gitlab.open_issue(REPO, "Tests fail", "", author="alice")["iid"]
+    real = stack.gitlab.label_as("alice", REPO, iid, "codex")
+    payload = json.loads(real.body)
+    labels = payload["changes"]["labels"]
+    labels["previous"], labels["current"] = labels["current"], labels["previous"]
+    cancel_forged(stack, redis_conn, json.loads(real.response)["run_id"], forged_gitlab(stack, payload, "Issue Hook"))
+
+
+def test_the_writer_who_really_takes_the_label_off_still_cancels(stack, redis_conn):
+    number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
+    run_id = json.loads(stack.github.label_as("alice", REPO, number, "codex").response)["run_id"]
+    cancel = stack.github.unlabel_as("alice", REPO, number, "codex")
+    assert cancel.status == 202, cancel.response
+    proc = stack.run_worker_burst(timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_run(redis_conn, json.loads(cancel.response)["run_id"]).status == "succeeded"
+    assert load_run(redis_conn, run_id).status == "cancelled"

@@ -119,8 +119,9 @@ class Forge(Protocol):
 
     def read_comment(self, number: int, comment_id: int) -> Comment: ...
 
-    def label_adder(self, number: int, label: str) -> str | None:
-        """Who last added the label to the issue, by the forge's event history; None when nobody did."""
+    def labeled_by(self, number: int, label: str, removed: bool = False) -> str | None:
+        """Who last added (removed: took off) the label on the issue, by the forge's event history; None when
+        nobody did."""
 
     def react(self, number: int, comment_id: int | None, content: str) -> None: ...
 

@@ -97,10 +97,11 @@ class GitHubForge:
 
     @retry_cut_off
     @remint_once
-    def label_adder(self, number: int, label: str) -> str | None:
-        """Who last added the label to the issue, by its event history (newest first); None when nobody did."""
+    def labeled_by(self, number: int, label: str, removed: bool = False) -> str | None:
+        """Who last added (removed: took off) the label, by the issue's events (newest first); None: nobody."""
         with self._calling(f"read the events of issue #{number}", "issues: read", self._missing(f"issue #{number}")):
-            return latest_labeler(self._repo.get_issue(number).get_events().reversed, label)
+            events = self._repo.get_issue(number).get_events().reversed
+            return latest_labeler(events, label, "unlabeled" if removed else "labeled")
 
     @retry_cut_off
     @remint_once

@@ -65,12 +65,13 @@ def review_comment_of(comment) -> ReviewComment:
 MAX_EVENTS = 1000  # an issue's events looked at, newest first, for who added a label
 
 
-def latest_labeler(events_newest_first, label: str) -> str | None:
-    """The login in the newest "labeled" event of the label (names compare as GitHub's do, ignoring case)."""
+def latest_labeler(events_newest_first, label: str, kind: str = "labeled") -> str | None:
+    """The login in the newest event of this kind ("labeled" or "unlabeled") for the label (names compare as
+    GitHub's do, ignoring case)."""
     wanted = label.casefold()
     for seen, event in enumerate(events_newest_first):
         if seen >= MAX_EVENTS:
             return None
-        if event.event == "labeled" and event.label is not None and event.label.name.casefold() == wanted:
+        if event.event == kind and event.label is not None and event.label.name.casefold() == wanted:
             return event.actor.login if event.actor is not None else None
     return None

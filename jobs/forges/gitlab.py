@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgeUnavailable,
                               GitCredentials, Issue, PullRequest, Repository, decode_text)
 from jobs.forges.gitlab_shapes import (ADD_TOKEN, DESCRIPTION_LIMIT, EMOJI, ROLES, STATES, detail_of, explain_error,
-                                      is_draft_title, latest_label_adder, state_of)
+                                      is_draft_title, latest_label_actor, state_of)
 from jobs.forges.retrying import ApiWatch, forge_retry
 
 
@@ -100,11 +100,12 @@ class GitLabForge:
         with self._calling(f"read {where}", self._missing(where)):
             return self._comment(number, self._noteable(number).notes.get(comment_id).attributes)
 
-    def label_adder(self, number: int, label: str) -> str | None:
-        """Who last added the label to the issue, by its resource label events; None when nobody did."""
+    def labeled_by(self, number: int, label: str, removed: bool = False) -> str | None:
+        """Who last added (removed: took off) the label, by the resource label events; None: nobody."""
         where = self._where(number)
         with self._calling(f"read the label events of {where}", self._missing(where)):
-            return latest_label_adder(self._noteable(number).resourcelabelevents, label)
+            events = self._noteable(number).resourcelabelevents
+            return latest_label_actor(events, label, "remove" if removed else "add")
 
     def find_comment(self, number: int, marker: str) -> Comment | None:
         where = self._where(number)

@@ -58,14 +58,15 @@ def detail_of(error: GitlabError) -> str:
     return str(message or "no message")
 
 
-def latest_label_adder(events, label: str) -> str | None:
-    """The username in the newest "add" event of the label, reading an issue's resource label events (a
-    python-gitlab manager) from the last page back, at most MAX_PAGES pages; GitLab lists them oldest first."""
+def latest_label_actor(events, label: str, action: str = "add") -> str | None:
+    """The username in the newest event of this action ("add" or "remove") for the label, reading an issue's
+    resource label events (a python-gitlab manager) from the last page back, at most MAX_PAGES pages; GitLab
+    lists them oldest first."""
     pages = events.list(iterator=True, per_page=PER_PAGE).total_pages or 0  # None past 10,000: not looked at
     wanted = label.casefold()
     for page in range(pages, max(pages - MAX_PAGES, 0), -1):
         for event in reversed(events.list(page=page, per_page=PER_PAGE, get_all=False)):
             name = (event.attributes.get("label") or {}).get("name") or ""
-            if event.attributes.get("action") == "add" and name.casefold() == wanted:
+            if event.attributes.get("action") == action and name.casefold() == wanted:
                 return (event.attributes.get("user") or {}).get("username")
     return None

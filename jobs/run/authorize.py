@@ -48,14 +48,8 @@ def confirm_request(forge: Forge, trigger: Trigger, command_word: str, label: st
     command must be the ones the webhook named; for a label, whoever last added it (by the forge's label
     events) must be the one the webhook named; an issue's text that is the task must be the issue's now."""
     asked = trigger.command
-    if trigger.source == "label" and asked.kind == "task":
-        adder = forge.label_adder(trigger.number, label)
-        if adder is None:
-            raise RunFailed(f"the forge shows no one adding the {label!r} label to #{trigger.number}, so "
-                            "nothing was run: add the label again")
-        if adder.lower() != trigger.author.lower():
-            raise RunFailed(f"the {label!r} label was last added by @{adder}, not by @{trigger.author} as the "
-                            "webhook said; nothing was run")
+    if trigger.source == "label":
+        _confirm_label(forge, trigger, label)
     if trigger.source == "comment" and trigger.comment_id is not None:
         comment = forge.read_comment(trigger.number, trigger.comment_id)
         if comment.author.lower() != trigger.author.lower():
@@ -72,6 +66,19 @@ def confirm_request(forge: Forge, trigger: Trigger, command_word: str, label: st
     if asked != trigger.command:
         raise RunFailed("what the forge shows asked for this run is not what the webhook said (the comment or "
                         "issue was edited, or the webhook was not the forge's); nothing was run: ask again")
+
+
+def _confirm_label(forge: Forge, trigger: Trigger, label: str) -> None:
+    """Whoever last added the label (took it off, for a cancel) by the forge's events is who the webhook named."""
+    removed = trigger.command.kind == "cancel"
+    verb = "removing" if removed else "adding"
+    actor = forge.labeled_by(trigger.number, label, removed=removed)
+    if actor is None:
+        raise RunFailed(f"the forge shows no one {verb} the {label!r} label on #{trigger.number}, so nothing "
+                        f"was run: {'remove' if removed else 'add'} the label again")
+    if actor.lower() != trigger.author.lower():
+        raise RunFailed(f"the {label!r} label was last {'removed' if removed else 'added'} by @{actor}, not by "
+                        f"@{trigger.author} as the webhook said; nothing was run")
 
 
 def check_delegation_token(services: Services, trigger: Trigger) -> None:

@@ -202,6 +202,13 @@ class GitHubEmulator:
                    "label": self.shapes.label(record, label)}
         return self.webhooks.send("issues", payload)
 
+    def unlabel_as(self, login: str, repo: str, number: int, label: str) -> Delivery:
+        record, user = self.state.repo(repo), self.state.add_user(login)
+        self.state.remove_label(self.state.issue(record, number), label, user)
+        payload = {"action": "unlabeled", **self._issue_context(record, number, user),
+                   "label": self.shapes.label(record, label)}
+        return self.webhooks.send("issues", payload)
+
     def review_as(self, login: str, repo: str, number: int, state: str, body: str = "",
                   comments: list[dict] | None = None) -> Delivery:
         """Submit a review ("changes_requested", "commented", "approved") with line comments

@@ -104,6 +104,12 @@ def add_labels(ctx: Ctx, owner: str, name: str, number: int) -> Response:
     return json_response([ctx.shapes.label(repo, n) for n in added])
 
 
+def remove_label(ctx: Ctx, owner: str, name: str, number: int, label: str) -> Response:
+    repo, issue = ctx.issue(owner, name, number, "write")
+    left = ctx.state.remove_label(issue, label, ctx.acting_user())
+    return json_response([ctx.shapes.label(repo, n) for n in left])
+
+
 def list_events(ctx: Ctx, owner: str, name: str, number: int) -> Response:
     """GET …/issues/:number/events, oldest first, as GitHub lists them."""
     repo, issue = ctx.issue(owner, name, number)
@@ -123,6 +129,7 @@ RULES = [
     Rule(ISSUE + "/reactions", endpoint=add_issue_reaction, methods=["POST"]),
     Rule(ISSUE + "/labels", endpoint=list_labels, methods=["GET"]),
     Rule(ISSUE + "/labels", endpoint=add_labels, methods=["POST"]),
+    Rule(ISSUE + "/labels/<label>", endpoint=remove_label, methods=["DELETE"]),
     Rule(ISSUE + "/events", endpoint=list_events, methods=["GET"]),
     Rule(COMMENT, endpoint=get_comment, methods=["GET"]),
     Rule(COMMENT, endpoint=edit_comment, methods=["PATCH"]),

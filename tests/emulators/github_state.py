@@ -213,6 +213,16 @@ class GitHubState:
                                         "created_at": now_iso()})
             return list(issue["labels"])
 
+    def remove_label(self, issue: dict, name: str, user: dict) -> list[str]:
+        """Takes the label off, with the "unlabeled" event GitHub records; 404 when the issue lacks it."""
+        with self.lock:
+            if name not in issue["labels"]:
+                raise ApiError(404, "Label does not exist")
+            issue["labels"].remove(name)
+            issue["events"].append({"id": self.next_id(), "event": "unlabeled", "actor": user, "label": name,
+                                    "created_at": now_iso()})
+            return list(issue["labels"])
+
     def add_check_run(self, repo: dict, fields: dict) -> dict:
         with self.lock:
             run = {"id": self.next_id(), "repo_id": repo["id"], "status": "queued", "conclusion": None,

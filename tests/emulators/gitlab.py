@@ -184,9 +184,15 @@ class GitLabEmulator:
         return self.webhooks.send("Note Hook", payload)
 
     def label_as(self, username: str, project: str, iid: int, label: str) -> Delivery:
+        return self._label_hook(username, project, iid, label, self.state.add_label)
+
+    def unlabel_as(self, username: str, project: str, iid: int, label: str) -> Delivery:
+        return self._label_hook(username, project, iid, label, self.state.remove_label)
+
+    def _label_hook(self, username: str, project: str, iid: int, label: str, change) -> Delivery:
         record, user = self.state.project(project), self.state.add_user(username)
         issue = self.state.noteable(record, "issues", iid)
-        previous, current = self.state.add_label(record, issue, label, user)
+        previous, current = change(record, issue, label, user)
         attributes = {**self.shapes.hook_issue(record, issue), "action": "update"}
         labels = [self.shapes.hook_label(record, item) for item in current]
         payload = {"object_kind": "issue", "event_type": "issue", **self._hook_context(record, user),

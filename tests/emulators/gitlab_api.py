@@ -105,15 +105,20 @@ def update_note(ctx: Ctx, project: str, kind: str, iid: str, note_id: str) -> Re
 
 
 def update_issue(ctx: Ctx, project: str, iid: str) -> Response:
-    """PUT …/issues/:iid with add_labels (comma-separated): each new label records a resource label event."""
+    """PUT …/issues/:iid with add_labels or remove_labels (comma-separated): each change records a resource
+    label event."""
     record, issue = _noteable(ctx, project, "issues", iid, write=True)
     if ctx.state.access_level(record, ctx.caller.user) < REPORTER:
         raise ApiError(403, "403 Forbidden")
-    titles = [t.strip() for t in str(ctx.body().get("add_labels") or "").split(",") if t.strip()]
-    if not titles:
+    body = ctx.body()
+    adds, removes = ([t.strip() for t in str(body.get(key) or "").split(",") if t.strip()]
+                     for key in ("add_labels", "remove_labels"))
+    if not adds and not removes:
         raise ApiError(400, "400 Bad request - at least one parameter must be provided")
-    for title in titles:
+    for title in adds:
         ctx.state.add_label(record, issue, title, ctx.caller.user)
+    for title in removes:
+        ctx.state.remove_label(record, issue, title, ctx.caller.user)
     return json_response(ctx.shapes.issue(record, issue))
 
 

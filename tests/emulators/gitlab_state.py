@@ -204,6 +204,16 @@ class GitLabState:
                                               "created_at": now()})
             return previous, [project["labels"][t.lower()] for t in issue["labels"]]
 
+    def remove_label(self, project: dict, issue: dict, title: str, user: dict) -> tuple[list[dict], list[dict]]:
+        """Takes a label off an issue, with the resource label event (action "remove"); (previous, current)."""
+        with self.lock:
+            previous = [project["labels"][t.lower()] for t in issue["labels"]]
+            if title in issue["labels"]:
+                self.update(issue, {"labels": [t for t in issue["labels"] if t != title]})
+                issue["label_events"].append({"id": self.next_id(), "user": user, "action": "remove",
+                                              "label": project["labels"][title.lower()], "created_at": now()})
+            return previous, [project["labels"][t.lower()] for t in issue["labels"]]
+
     # commit statuses
 
     def set_status(self, project: dict, sha: str, fields: dict, author: dict) -> dict:

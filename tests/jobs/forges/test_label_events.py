@@ -50,11 +50,11 @@ def test_github_finds_the_adder_of_the_label_behind_pages_of_later_events(github
     github_emu.state.add_labels(issue, [f"later-{n}" for n in range(95)], alice)  # four pages of 30 after it
     _, forge = github_forge(github_emu)
     try:
-        assert forge.label_adder(number, "codex") == "mallory"
-        assert forge.label_adder(number, "later-3") == "alice"
-        assert forge.label_adder(number, "never") is None
+        assert forge.labeled_by(number, "codex") == "mallory"
+        assert forge.labeled_by(number, "later-3") == "alice"
+        assert forge.labeled_by(number, "never") is None
         with pytest.raises(ForgeNotFound):
-            forge.label_adder(999, "codex")
+            forge.labeled_by(999, "codex")
     finally:
         forge.close()
 
@@ -66,7 +66,7 @@ def test_github_records_a_label_added_through_the_api_with_its_actor(github_emu)
     client = github.Github(auth=github.Auth.Token(token), base_url=github_emu.url)
     try:
         client.get_repo(REPO).get_issue(number).add_to_labels("codex")
-        assert forge.label_adder(number, "codex") == github_emu.bot_user["login"]
+        assert forge.labeled_by(number, "codex") == github_emu.bot_user["login"]
     finally:
         client.close()
         forge.close()
@@ -81,11 +81,11 @@ def test_gitlab_finds_the_adder_of_the_label_behind_pages_of_later_events(gl_emu
         gl_emu.state.add_label(record, issue, f"later-{n}", alice)
     forge = GitLabForge(gl_emu.url, TOKEN, REPO, is_merge_request=False)
     try:
-        assert forge.label_adder(iid, "Codex") == "mallory"
-        assert forge.label_adder(iid, "later-149") == "alice"
-        assert forge.label_adder(iid, "never") is None
+        assert forge.labeled_by(iid, "Codex") == "mallory"
+        assert forge.labeled_by(iid, "later-149") == "alice"
+        assert forge.labeled_by(iid, "never") is None
         with pytest.raises(ForgeNotFound):
-            forge.label_adder(999, "codex")
+            forge.labeled_by(999, "codex")
     finally:
         forge.close()
 
@@ -96,8 +96,34 @@ def test_gitlab_records_a_label_added_through_the_api_with_its_user(gl_emu):
     forge = GitLabForge(gl_emu.url, TOKEN, REPO, is_merge_request=False)
     try:
         client.projects.get(REPO, lazy=True).issues.update(iid, {"add_labels": "codex"})
-        assert forge.label_adder(iid, "codex") == gl_emu.bot_username
+        assert forge.labeled_by(iid, "codex") == gl_emu.bot_username
         assert gl_emu.issue(REPO, iid)["labels"] == ["codex"]
     finally:
         client.session.close()
         forge.close()
+
+
+def test_who_took_a_label_off_is_read_too_on_both_forges(github_emu, gl_emu):
+    number = github_emu.open_issue(REPO, "Flaky", "", user="alice")["number"]
+    issue = github_emu.state.issue(github_emu.state.repo(REPO), number)
+    github_emu.state.add_labels(issue, ["codex"], github_emu.state.add_user("alice"))
+    app, forge = github_forge(github_emu)
+    try:
+        assert forge.labeled_by(number, "codex", removed=True) is None
+        github_emu.state.remove_label(issue, "codex", github_emu.state.add_user("mallory"))
+        assert forge.labeled_by(number, "codex", removed=True) == "mallory"
+        assert forge.labeled_by(number, "codex") == "alice"
+    finally:
+        forge.close()
+    iid = gl_emu.open_issue(REPO, "Flaky", "", "alice")["iid"]
+    client = gitlab.Gitlab(gl_emu.url, private_token=TOKEN, timeout=10)
+    gl_forge = GitLabForge(gl_emu.url, TOKEN, REPO, is_merge_request=False)
+    try:
+        client.projects.get(REPO, lazy=True).issues.update(iid, {"add_labels": "codex"})
+        assert gl_forge.labeled_by(iid, "codex", removed=True) is None
+        client.projects.get(REPO, lazy=True).issues.update(iid, {"remove_labels": "codex"})
+        assert gl_forge.labeled_by(iid, "codex", removed=True) == gl_emu.bot_username
+        assert gl_emu.issue(REPO, iid)["labels"] == []
+    finally:
+        client.session.close()
+        gl_forge.close()
