@@ -45,3 +45,11 @@ def test_a_page_refused_its_live_log_polls_and_still_shows_every_line_once(web_w
     page.wait_for_selector("#diff .diff")  # the page reloads itself once polling sees the run end
     assert page.locator("#status").inner_text() == "succeeded"
     assert page.locator("#log").inner_text().count("step 3:") == 1
+
+
+def test_a_polling_page_stops_when_its_link_expires(web_without_streams, page, settings, redis_conn):
+    start_run(redis_conn)
+    page.goto(sign_run_link(web_without_streams.url, settings.secret_key, RUN, ttl=3))
+    log = page.locator("#log")
+    expect(log).to_have_attribute("data-mode", "polling")
+    expect(log).to_have_attribute("data-mode", "stopped", timeout=8_000)  # a 403 is not asked again every 2 s

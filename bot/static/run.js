@@ -27,10 +27,15 @@
     next.searchParams.set("from", String(seen));
     fetch(next.toString(), { headers: { "Accept": "application/json" }, cache: "no-store", credentials: "same-origin" })
       .then(function (answer) {
+        if (answer.status >= 400 && answer.status < 500 && answer.status !== 429) {
+          log.dataset.mode = "stopped";  // the link expired or the run is gone: asking again will not help
+          return null;
+        }
         if (!answer.ok) { throw new Error("HTTP " + answer.status); }
         return answer.json();
       })
       .then(function (body) {
+        if (body === null) { return; }
         var first = body.next - body.lines.length;
         body.lines.forEach(function (line, i) { add(first + i, line); });
         if (body.final) { finish(body.status); } else { window.setTimeout(poll, POLL_MS); }
