@@ -26,7 +26,7 @@ from jobs.run.attempt import AttemptPlan, AttemptResult, SetupFailed, run_attemp
 from jobs.run.cancellation import RunCancelled
 from jobs.run.wiring import build_limits, build_model, log_refusal, make_sandbox, network_policy
 from jobs.sandbox.fence import FencePolicy
-from jobs.sandbox import SandboxCancelled, SandboxError
+from jobs.sandbox import DiskQuotaExceeded, SandboxCancelled, SandboxError
 from jobs.settings import Settings
 
 LOCAL_IDENTITY = workspace.Identity("codexbot", "codexbot@localhost.invalid")
@@ -179,6 +179,8 @@ class LocalRun:
                                                 on_refused=log_refusal(self.log)), self._command)
         try:
             attempt = run_attempt(plan, sandbox, lambda box: self._agent(box, plan.config), self)
+            if sandbox.disk_exceeded:  # it stopped the agent: what a run over its quota left is not kept
+                raise DiskQuotaExceeded(sandbox.disk_exceeded)
         finally:
             sandbox.close()
         self._collect(snapshot, attempt, result)

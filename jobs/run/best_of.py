@@ -19,7 +19,7 @@ from jobs.git.mirrors import Mirrors
 from jobs.run.attempt import AttemptPlan, AttemptResult, QuietEvents, SetupFailed, run_attempt
 from jobs.run.cancellation import RunCancelled, cancel_watch
 from jobs.run.wiring import log_refusal, make_sandbox, network_policy
-from jobs.sandbox import Sandbox, SandboxError
+from jobs.sandbox import DiskQuotaExceeded, Sandbox, SandboxError
 from jobs.settings import Settings
 
 # each attempt is told it is one of several, so the model does not converge on the same first idea
@@ -100,6 +100,8 @@ def _work(trials: Trials, attempt: Attempt, count: int, say: Callable[[str], Non
     with cancel_watch(trials.conn, trials.run_id, sandbox):
         try:
             attempt.result = run_attempt(plan, sandbox, lambda box: trials.make_agent(box, say), QuietEvents(say))
+            if sandbox.disk_exceeded:  # it stopped this attempt's agent: what it left is no candidate
+                raise DiskQuotaExceeded(sandbox.disk_exceeded)
         finally:
             sandbox.close()
     if attempt.result.changed:
