@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 import redis
 import requests
 
+from jobs.access.hook_secrets import HookSecrets
 from jobs.agent.probe import ModelError, NoToolCalls, probe_tools
 from jobs.forges.base import ForgeError
 from jobs.forges.github_app import GitHubApp, load_private_key
@@ -176,9 +177,17 @@ def check_gitlab(s: Settings) -> str:
     if not paths:
         raise CheckFailed("no GitLab token is stored: run `codexbot gitlab add-token GROUP_OR_PROJECT`")
     problems = [problem for path in paths if (problem := _gitlab_token_problem(s.gitlab_url, path, store.lookup(path)))]
+    hooks = HookSecrets(store.redis, s.secret_key)
+    hook_paths = hooks.paths()
+    for path in hook_paths:  # a secret that no longer opens refuses every delivery of its projects
+        try:
+            hooks.secrets_for(path)
+        except SettingsError as exc:
+            problems.append(str(exc))
     if problems:
         raise CheckFailed("; ".join(problems))
-    return f"{len(paths)} stored token(s) accepted by {s.gitlab_url} with the api and write_repository scopes"
+    own = f"; {len(hook_paths)} project or group webhook secret(s) open" if hook_paths else ""
+    return f"{len(paths)} stored token(s) accepted by {s.gitlab_url} with the api and write_repository scopes{own}"
 
 
 def _gitlab_token_problem(url: str, path: str, token: str | None) -> str | None:

@@ -83,3 +83,13 @@ def test_gitlab_tokens_without_the_needed_scopes_are_named(stack, redis_conn):
     TokenStore(redis_conn, stack.settings.secret_key).add("octo", "glpat-read-only-token-000000000")
     result = by_name(run_checks(stack.settings, offline=True))["gitlab"]
     assert not result.ok and "the token for octo lacks the api and write_repository scope(s)" in result.message
+
+
+def test_a_gitlab_webhook_secret_stored_with_another_key_is_named(stack, redis_conn):
+    from jobs.access.hook_secrets import HookSecrets
+
+    HookSecrets(redis_conn, stack.settings.secret_key).set("octo", "octo-hook-secret")
+    assert "1 project or group webhook secret(s) open" in by_name(run_checks(stack.settings, offline=True))["gitlab"].message
+    HookSecrets(redis_conn, "an-older-secret-key").set("octo/calc", "calc-hook-secret")
+    result = by_name(run_checks(stack.settings, offline=True))["gitlab"]
+    assert not result.ok and "the GitLab webhook secret of octo/calc was stored with another" in result.message
