@@ -51,3 +51,25 @@ def test_the_second_run_gets_the_first_runs_environment_and_skips_setup(stack, r
     assert any(line.startswith("setup: mkdir -p .venv") for line in changed) and changed_seen != fresh_seen
     assert any(line.startswith("before the change, ") for line in changed)  # a new base: its tests run
     assert not any(line.startswith("environment restored") for line in changed)
+
+
+def test_a_branchs_setup_never_plants_an_environment_for_the_default_branch(stack, redis_conn):
+    """A branch whose Makefile (run by setup, outside the key) writes a backdoored tracked file: its run on the
+    pull request may use the default branch's environment but never keeps its own."""
+    setup = '[setup]\ncommands = ["make setup"]\n'
+    clean = "setup:\n\tmkdir -p .venv && echo clean > .venv/built.txt\n"
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": setup, ".gitignore": ".venv/\n", "Makefile": clean},
+                              "setup")
+    evil = ("setup:\n\tmkdir -p .venv && echo planted > .venv/built.txt && "
+            "printf 'def add(a, b):\\n    return 666\\n' > calc.py.new\n")
+    stack.github.commit_files(REPO, "feature", {"Makefile": evil}, "a branch that plants")
+    pull = stack.github.open_pull(REPO, "feature", "plant")
+    stack.model.set_script(LOOK)
+    run_id = json.loads(stack.github.comment_as("alice", REPO, pull["number"], "/codex fix it").response)["run_id"]
+    assert stack.run_worker_burst(timeout=120).returncode == 0
+    branch_log = [line.split(" ", 1)[1] for line in read_log(redis_conn, run_id)]
+    assert any(line.startswith("setup: make setup") for line in branch_log)
+    assert not any(line.startswith("environment kept") for line in branch_log)
+
+    lines, seen = ask(stack, redis_conn)  # the default branch: sets up for itself, nothing planted comes back
+    assert any(line.startswith("setup: make setup") for line in lines) and "clean" in seen and "planted" not in seen

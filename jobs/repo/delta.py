@@ -61,7 +61,7 @@ class TestDelta:
         for title, names in (("Newly failing", self.broken), ("No longer failing", self.fixed), ("Failing before and after",
                                                                                      self.still)):
             if names:
-                shown = ", ".join(f"`{name}`" for name in names[:20])
+                shown = ", ".join(f"`{_inert(name)}`" for name in names[:20])
                 out.append(f"{title} ({len(names)}): {shown}" + (" …" if len(names) > 20 else ""))
         return out
 
@@ -71,6 +71,12 @@ class TestDelta:
         parts += [f"{len(self.broken)} newly failing"] if self.broken else []
         parts += [f"{len(self.still)} failing before and after"] if self.still else []
         return "; ".join(parts) or "no test changed outcome"
+
+
+def _inert(name: str) -> str:
+    """A test's name as the runner printed it, safe inside a code span: no backtick can end the span early and
+    turn the rest (a closing keyword, an @mention, an image) into live markdown."""
+    return "".join(c for c in name if c.isprintable() and c != "`") or "?"
 
 
 def delta(before: TestResult, after: TestResult) -> TestDelta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobs.forges.base import Forge
 from jobs.repo.delta import TestDelta
 from jobs.repo.testing import TestResult
+from jobs.report.tracking import code_block
 
 
 def report_check(forge: Forge, sha: str, tests: TestResult | None, diffstat: str, link: str, redact,
@@ -16,4 +17,4 @@ def report_check(forge: Forge, sha: str, tests: TestResult | None, diffstat: str
     failing = tests is not None and (not tests.ok or (change is not None and change.newly_failing))
     before_after = "\n".join(change.lines()) + "\n\n" if change is not None else ""
     forge.finish_check(check, "failure" if failing else "success", verdict,
-                       redact(f"{verdict}\n\n{before_after}```\n{diffstat}\n```\n\n[Run log]({link})"))
+                       redact(f"{verdict}\n\n{before_after}{code_block(diffstat)}\n\n[Run log]({link})"))

@@ -6,6 +6,7 @@ import re
 
 from jobs.repo.delta import TestDelta
 from jobs.repo.testing import TestResult
+from jobs.report.tracking import code_block
 from jobs.types import Trigger
 
 MAX_SUMMARY = 4000
@@ -77,11 +78,10 @@ def pull_request_body(trigger: Trigger, summary: str, tests: TestResult | None, 
     if tests is not None:
         lines += [("✅ " if tests.ok else "❌ ") + tests.summary(), ""]
         lines += [*change.lines(), ""] if change is not None else []
-        lines += ["<details><summary>Output</summary>", "",
-                  "```", tests.output[-6000:].strip(), "```", "</details>", ""]
+        lines += ["<details><summary>Output</summary>", "", code_block(tests.output[-6000:].strip()), "</details>", ""]
     else:
         lines += [test_note or "No tests were run.", ""]
-    lines += ["### Changes", "", "```", diffstat or "(none)", "```", ""]
+    lines += ["### Changes", "", code_block(diffstat or "(none)"), ""]
     if cost:
         lines += [f"**Cost:** {cost}", ""]
     lines += [f"[Run log]({link})"]

@@ -94,6 +94,9 @@ class AttemptPlan:
     setup_env: Mapping[str, str] = field(default_factory=dict)  # [setup] secrets: the setup phase's only
     environments: Environments | None = None  # warm environments; None: always set up, keep nothing
     fresh: bool = False  # `--fresh`: set up even when an environment is kept (and keep the new one)
+    # only a run on the default branch keeps what its setup made: a branch or pull request whose files
+    # setup runs (a Makefile, a postinstall script) must never plant an environment other runs restore
+    keep_environment: bool = False
     environment_scope: str = ""  # whose environments: "github:owner/name"
 
 
@@ -194,7 +197,7 @@ def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_stat
             return
     started = time.monotonic()
     run_setup_commands(sandbox, config, events.log, plan.setup_env)
-    if key is not None:
+    if key is not None and plan.keep_environment:
         take_back_git(plan.workdir, git_state)  # host git lists what setup made
         plan.environments.save(key, plan.workdir, time.monotonic() - started, events.log)
 
@@ -217,7 +220,7 @@ def _baseline_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, 
     take_back_git(plan.workdir, git_state)
     put_back(plan.workdir, before)
     events.log("before the change, " + tests.summary())
-    if plan.environments is not None and tests.duration < plan.config.test_timeout * 0.9:  # not a timeout
+    if plan.environments is not None and plan.keep_environment and tests.duration < plan.config.test_timeout * 0.9:
         plan.environments.keep_baseline(key, tests)
     return tests
 

@@ -58,7 +58,7 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
                        max_diff_bytes=run.settings.max_diff_bytes, setup_env=read_setup_secrets(run, prepared),
                        environments=Environments(Path(run.settings.data_dir) / "environments",
                                                  run.settings.env_cache_bytes),
-                       fresh=run.task.trigger.command.fresh,
+                       fresh=run.task.trigger.command.fresh, keep_environment=start.kind == "default_branch",
                        environment_scope=f"{run.task.trigger.forge}:{run.task.trigger.repo}")
     count = run.task.trigger.command.attempts
     if count > 1 and start.kind == "default_branch":

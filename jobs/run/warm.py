@@ -19,6 +19,7 @@ from jobs.git.workspace import git
 from jobs.repo.testing import TestResult
 
 MAX_ENVIRONMENT_SHARE = 0.5  # one environment may take at most half the budget
+TAR_HEADER = 512
 MAX_BASELINES = 2000  # tests' results on base commits, least recently used dropped beyond
 
 
@@ -34,8 +35,9 @@ class Environments:
             return None
         try:
             seconds = float(json.loads(meta.read_text())["setup_seconds"])
-            with tarfile.open(archive) as tar:
-                tar.extractall(workdir, filter=_member)
+            tracked = set(git(workdir, "ls-files", "-z").stdout.split("\0"))
+            with tarfile.open(archive) as tar:  # nothing in it may stand in for a file the checkout tracks
+                tar.extractall(workdir, members=[m for m in tar if _outside(m.name, tracked)], filter=_member)
         except (OSError, ValueError, KeyError, tarfile.TarError):
             archive.unlink(missing_ok=True)  # a broken archive is set up again, and replaced
             return None
@@ -43,15 +45,17 @@ class Environments:
         return seconds
 
     def save(self, key: str, workdir: Path, seconds: float, log: Callable[[str], None]) -> None:
-        """Keep what setup made (files git does not track, ignored ones included). Not when setup changed
-        tracked files (they are the repository's, not the environment's) or when it is too big."""
+        """Keep what setup made that the repository ignores (a virtualenv, node_modules, build output): never
+        a file that could be, or replace, the repository's own. Not when setup changed tracked files, or when
+        it is too big (each file counts its archive header too)."""
         if self.max_bytes <= 0:
             return
         if git(workdir, "status", "--porcelain", "--untracked-files=no").stdout.strip():
             log("setup changed files the repository tracks: its environment is not kept")
             return
-        made = [p for p in git(workdir, "ls-files", "--others", "-z").stdout.split("\0") if p]
-        size = sum(_size(workdir / p) for p in made)
+        listed = git(workdir, "ls-files", "--others", "--ignored", "--exclude-standard", "-z").stdout
+        made = [p for p in listed.split("\0") if p]
+        size = sum(_size(workdir / p) + TAR_HEADER for p in made)
         if size > self.max_bytes * MAX_ENVIRONMENT_SHARE:
             log(f"setup made {size / 1e6:.0f} MB, more than half of CODEXBOT_ENV_CACHE_BYTES: not kept")
             return
@@ -115,3 +119,9 @@ def _member(member: tarfile.TarInfo, destination: str) -> tarfile.TarInfo | None
     if member.islnk() or member.isdev():
         return None
     return member
+
+
+def _outside(name: str, tracked: set[str]) -> bool:
+    """The member is no tracked file and lies under none (a tracked path is a file, never a folder to fill)."""
+    parts = name.strip("/").split("/")
+    return not any("/".join(parts[:i]) in tracked for i in range(1, len(parts) + 1))

@@ -144,9 +144,10 @@ def network_policy(s: Settings, config: RepoConfig, log: Callable[[str], None] |
 def log_refusal(log: Callable[[str], None], conn=None) -> Callable[[Refusal], None]:
     """Each refused connection: one line in the run log, and counted in /metrics when there is a Redis."""
     def report(refusal: Refusal) -> None:
-        log(refusal.line)
+        if refusal.line:
+            log(refusal.line + (f" ({refusal.count} connections)" if refusal.count > 1 else ""))
         if conn is not None:
-            metrics.record(conn, "egress_refused", {"phase": refusal.phase, "kind": refusal.kind})
+            metrics.record(conn, "egress_refused", {"phase": refusal.phase, "kind": refusal.kind}, refusal.count)
     return report
 
 
@@ -155,7 +156,7 @@ DEFAULT_FENCE = FencePolicy(Allowlist(DEFAULT_ALLOW))
 
 def make_sandbox(kind: str, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
                  host_uid: int | None = None, host_gid: int | None = None, fence: FencePolicy | None = DEFAULT_FENCE,
-                 on_refused: Callable[[Refusal], None] = lambda refusal: log.warning("%s", refusal.line)) -> Sandbox:
+                 on_refused: Callable[[Refusal], None] = lambda refusal: refusal.line and log.warning("%s", refusal.line)) -> Sandbox:
     """The backend named by the settings: bubblewrap, or a plain subprocess (development only, loudly logged);
     `budget` is shared when one run uses several sandboxes. Phases with the network on are fenced by `fence`
     (their own network namespace, out only through the egress proxy); `fence=None` gives them the host's

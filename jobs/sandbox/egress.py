@@ -11,13 +11,18 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
 from jobs.sandbox.allowlist import Allowlist
 
 CONNECT_TIMEOUT = 10.0
+HEAD_SECONDS = 10.0  # the whole request head must arrive within this (no slow drip holds a thread)
 IDLE_TIMEOUT = 300.0
+MAX_CONNECTIONS = 64  # at once per sandbox; more are closed at once
+# IPv6 prefixes that carry an IPv4 address (NAT64, 6to4, Teredo): they may lead to any IPv4 network
+EMBEDDING_V4 = tuple(ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32"))
 MAX_HEAD = 16 * 1024
 BUFFER = 64 * 1024
 
@@ -38,7 +43,7 @@ def destination(allowlist: Allowlist, host: str, port: int) -> tuple[str, int]:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
-    if literal is not None and (not literal.is_global or literal.is_multicast):
+    if literal is not None and not _reachable(literal):
         raise Refused(f"{host} is a loopback, private, link-local or metadata address, which the sandbox may "
                       "never reach", host, "unsafe")
     if literal is not None:
@@ -55,18 +60,35 @@ def destination(allowlist: Allowlist, host: str, port: int) -> tuple[str, int]:
         raise Refused(f"{host} does not resolve ({error})", host, "unresolved") from None
     addresses = [info[4][0] for info in found]
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
+        if not _reachable(ipaddress.ip_address(address.split("%")[0])):
             raise Refused(f"{host} resolves to {address}, which the sandbox may never reach "
                           "(loopback, private, link-local or metadata addresses)", host, "unsafe")
     return addresses[0], port
+
+
+def _reachable(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address that embeds no IPv4 one (an IPv4-mapped address is judged as the IPv4 one)."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _reachable(ip.ipv4_mapped)
+        if any(ip in network for network in EMBEDDING_V4):
+            return False
+    return ip.is_global and not ip.is_multicast
 
 
 class _Handler(socketserver.StreamRequestHandler):
     server: EgressProxy
 
     def handle(self) -> None:
-        self.connection.settimeout(IDLE_TIMEOUT)
+        try:
+            self._handle()
+        except Exception:  # noqa: BLE001  (whatever the sandbox sends: the connection ends, the proxy stays)
+            return
+        finally:
+            self.server.slots.release()
+
+    def _handle(self) -> None:
+        self.connection.settimeout(HEAD_SECONDS)
         read = self._read_head()
         if read is None:
             return
@@ -88,14 +110,19 @@ class _Handler(socketserver.StreamRequestHandler):
             return self._answer(502, f"{host}:{port} did not answer ({error.strerror or error})")
         with upstream:
             upstream.settimeout(IDLE_TIMEOUT)
+            self.connection.settimeout(IDLE_TIMEOUT)
             if forward is None:
                 self.connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             upstream.sendall((forward or b"") + early)
             _relay(self.connection, upstream)
 
     def _read_head(self) -> tuple[bytes, bytes] | None:
-        data = b""
+        data, deadline = b"", time.monotonic() + HEAD_SECONDS
         while b"\r\n\r\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.connection.settimeout(left)
             chunk = self.connection.recv(4096)
             if not chunk or len(data) > MAX_HEAD:
                 return None
@@ -114,16 +141,20 @@ def _target(method: str, target: str, version: str, rest: bytes) -> tuple[str, i
     """Host, port and (for plain HTTP) the request to send on in origin form; None for a CONNECT tunnel."""
     if method == "CONNECT":
         host, _, port = target.rpartition(":")
-        if not host or not port.isdigit():
-            raise Refused(f"CONNECT {target} names no host:port")
+        if not host or not _port(port):
+            raise Refused(f"CONNECT {target[:200]!r} names no host:port")
         return host.strip("[]"), int(port), None
     if not target.startswith("http://"):
         raise Refused("only CONNECT and absolute http:// requests go through the fence")
     authority, _, path = target[len("http://"):].partition("/")
     host, _, port = authority.rpartition(":") if ":" in authority else (authority, "", "80")
-    if not host or not port.isdigit():
-        raise Refused(f"{target} names no host")
+    if not host or not _port(port):
+        raise Refused(f"{target[:200]!r} names no host and port")
     return host, int(port), f"{method} /{path} {version}\r\n".encode() + _one_request(rest)
+
+
+def _port(text: str) -> bool:
+    return text.isascii() and text.isdecimal() and 0 < int(text) < 65536
 
 
 _HOP_BY_HOP = (b"connection", b"proxy-connection", b"keep-alive", b"proxy-authorization")
@@ -164,9 +195,17 @@ class EgressProxy(socketserver.ThreadingUnixStreamServer):
 
     def __init__(self, path: Path, allowlist: Allowlist, on_refused: Callable[[str, Refused], None]):
         self.allowlist, self.on_refused = allowlist, on_refused
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(str(path), _Handler)
         os.chmod(path, 0o666)  # the sandbox's uid connects
         self.thread = threading.Thread(target=self.serve_forever, name="egress-proxy", daemon=True)
+
+    def process_request(self, request, client_address) -> None:
+        """A thread per connection, up to MAX_CONNECTIONS at once; beyond, the connection is closed unread."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
 
     def start(self) -> EgressProxy:
         self.thread.start()

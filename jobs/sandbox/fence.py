@@ -22,6 +22,7 @@ from jobs.sandbox.limits import SandboxError
 INSIDE_DIR = "/run/codexbot-egress"
 PROXY_PORT = 3128
 PROXY_URL = f"http://127.0.0.1:{PROXY_PORT}"
+MAX_DISTINCT = 200  # hosts refused between two reports; more are dropped (the first ones tell the story)
 _LISTENING = f"0100007F:{PROXY_PORT:04X} 00000000:0000 0A"  # /proc/net/tcp: 127.0.0.1:3128 in LISTEN
 
 
@@ -39,8 +40,9 @@ class Refusal:
     phase: str
     target: str  # what was asked for: "CONNECT example.org:443" or "GET http://…"
     host: str
-    kind: str  # Refused.kind: unlisted, unsafe, unresolved, malformed
-    line: str  # the run log's sentence
+    kind: str  # Refused.kind: unlisted, unsafe, address, unresolved, malformed
+    line: str  # the run log's sentence; "" when this host was already reported in this phase
+    count: int = 1  # connections refused alike since the last report
 
 
 @lru_cache(maxsize=None)
@@ -62,7 +64,8 @@ class Fence:
         self.socat = ""
         self._proxy: EgressProxy | None = None
         self._dir: Path | None = None
-        self._refused: list[Refusal] = []
+        self._refused: dict[tuple[str, str, str], tuple[str, str, int]] = {}  # since the last drain
+        self._reported: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def bwrap_args(self) -> list[str]:
@@ -97,11 +100,14 @@ class Fence:
         return forward + command
 
     def drain(self) -> None:
-        """Report what was refused since the last call (in the caller's thread, in order)."""
+        """Report what was refused since the last call, in the caller's thread: one line per host, phase and
+        reason the first time, then only counted (a loop of refused connections cannot flood the log)."""
         with self._lock:
-            refused, self._refused = self._refused, []
-        for refusal in refused:
-            self.report(refusal)
+            refused, self._refused = self._refused, {}
+        for (phase, host, kind), (target, line, count) in refused.items():
+            first = (phase, host, kind) not in self._reported
+            self._reported.add((phase, host, kind))
+            self.report(Refusal(phase, target, host, kind, line if first else "", count))
 
     def close(self) -> None:
         if self._proxy is not None:
@@ -113,12 +119,20 @@ class Fence:
             self._dir = None
 
     def _refuse(self, target: str, error: Refused) -> None:
-        host = error.host or target
+        host, target = _printable(error.host or target), _printable(target)
         if error.kind == "unlisted":
             line = f"{self.phase} tried to reach {host}: {self.policy.allow_hint}"
         elif error.kind == "unsafe":
-            line = (f"{self.phase} tried to reach {host}, refused: {error}; no setting allows that")
+            line = f"{self.phase} tried to reach {host}, refused: {_printable(str(error))}; no setting allows that"
         else:
-            line = f"{self.phase} tried to reach {host}, refused: {error}"
+            line = f"{self.phase} tried to reach {host}, refused: {_printable(str(error))}"
+        key = (self.phase, host, error.kind)
         with self._lock:
-            self._refused.append(Refusal(self.phase, target, host, error.kind, line))
+            if key in self._refused or len(self._refused) < MAX_DISTINCT:
+                first_target, first_line, count = self._refused.get(key, (target, line, 0))
+                self._refused[key] = (first_target, first_line, count + 1)
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """What the sandbox sent, safe for a log line and a terminal: no control characters, bounded."""
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])

@@ -2,6 +2,7 @@
 
 import pytest
 
+from jobs.repo.delta import delta
 from jobs.report.texts import branch_name, commit_message, pull_request_body, run_cost
 from jobs.repo.config import RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult, detect_test_command, parse_counts
@@ -79,3 +80,17 @@ def test_the_cost_line_has_steps_tokens_dollars_and_time_per_phase():
         "7 steps · 12,345 tokens (10,000 in, 2,345 out) · $0.0312 · 40.2 s (checking out 1.5 s, setting up 0.5 s, "
         "agent working 36.0 s, tests 2.2 s)")
     assert "no price known for the model" in run_cost(1, 1, 1, 0.0, [], 0.0)
+
+
+def test_test_output_cannot_put_live_markdown_into_the_pull_request():
+    """A test that prints a TAP line built to close the code span (a closing keyword, a mention, an image)
+    and a ``` line to end the output block: both stay code."""
+    evil = "not ok 1 - x` Fixes #12 @acme/security ![t](https://evil.example/p.png) `y\n```\nFixes #13\n"
+    before = TestResult("npm test", 0, 1, 0, 0, 0, 1.0, "ok 1 - x\n# pass 1\n")
+    after = TestResult("npm test", 1, 0, 1, 0, 0, 1.0, evil + "# pass 0\n# fail 1\n")
+    body = pull_request_body(trigger(number=5), "summary", after, "calc.py | 2 +-", "http://x", draft=True,
+                             change=delta(before, after))
+    [line] = [ln for ln in body.splitlines() if ln.startswith("Newly failing")]
+    assert line == "Newly failing (1): `x Fixes #12 @acme/security ![t](https://evil.example/p.png) y`"
+    assert "\n````text\n" in body and "\n````\n" in body  # the output's ``` cannot end its block
+    assert "Fixes #5" not in body

@@ -44,7 +44,8 @@ def test_setup_that_changed_tracked_files_or_made_too_much_is_not_kept(tmp_path)
     Environments(tmp_path / "envs", 10 << 20).save("k", path, 1.0, lines.append)
     assert lines == ["setup changed files the repository tracks: its environment is not kept"]
     subprocess.run(["git", "checkout", "app.py"], cwd=path, check=True)
-    (path / "big.bin").write_bytes(b"x" * 6000)
+    (path / ".venv").mkdir()
+    (path / ".venv" / "big.bin").write_bytes(b"x" * 6000)
     Environments(tmp_path / "envs", 10_000).save("k", path, 1.0, lines.append)
     assert "not kept" in lines[-1] and not (tmp_path / "envs" / "k.tar").exists()
 
@@ -73,10 +74,30 @@ def test_the_least_recently_used_go_first_past_the_budget(tmp_path):
     store = Environments(tmp_path / "envs", 50_000)  # each archive is 20 KB (tar pads to 10 KB records)
     for index, key in enumerate(("old", "used", "new")):
         path = checkout(tmp_path, key)
-        (path / "blob").write_bytes(os.urandom(10_000))
+        (path / ".venv").mkdir()
+        (path / ".venv" / "blob").write_bytes(os.urandom(10_000))
         store.save(key, path, 1.0, lambda line: None)
         os.utime(tmp_path / "envs" / f"{key}.tar", (1000 + index, 1000 + index))
         if key == "used":
             store.restore("old", checkout(tmp_path, "reader"))  # "old" was used last
     store.evict()
     assert sorted(p.stem for p in (tmp_path / "envs").glob("*.tar")) == ["new", "old"]
+
+
+def test_only_ignored_files_are_kept_and_none_comes_back_over_a_tracked_path(tmp_path):
+    store, lines = Environments(tmp_path / "envs", 10 << 20), []
+    path = checkout(tmp_path, "repo")
+    (path / ".venv").mkdir()
+    (path / ".venv" / "lib.py").write_text("ok\n")
+    (path / "planted.py").write_text("not ignored: could become the repository's own\n")
+    store.save("k", path, 1.0, lines.append)
+    with tarfile.open(tmp_path / "envs" / "k.tar") as tar:
+        assert tar.getnames() == [".venv/lib.py"]
+    with tarfile.open(tmp_path / "envs" / "k.tar", "a") as tar:  # as if an older archive held a tracked path
+        for name in ("app.py", "app.py/x"):
+            info = tarfile.TarInfo(name)
+            info.size = 8
+            tar.addfile(info, io.BytesIO(b"BACKDOOR"))
+    fresh = checkout(tmp_path, "fresh")
+    assert store.restore("k", fresh) == 1.0
+    assert (fresh / "app.py").read_text() == "X = 1\n" and (fresh / ".venv" / "lib.py").read_text() == "ok\n"

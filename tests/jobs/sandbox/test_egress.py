@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import socket
 import threading
+import time
 
 import pytest
 
@@ -94,3 +95,36 @@ def test_a_plain_http_request_gets_its_own_upstream_connection(proxy):
     headers = answer.split(b"\r\n\r\n", 1)[1].decode()
     assert "connection: close" in headers
     assert "proxy-connection" not in headers and "proxy-authorization" not in headers
+
+
+def test_idle_connections_cannot_take_more_than_the_cap_of_threads(proxy):
+    from jobs.sandbox.egress import MAX_CONNECTIONS
+    before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 40):
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(proxy.server_address)
+            conn.sendall(b"CONNECT pypi.test:443 HTTP/1.1\r\n")  # and never the end of the head
+            idle.append(conn)
+        deadline = time.monotonic() + 5
+        while threading.active_count() - before < MAX_CONNECTIONS and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() - before <= MAX_CONNECTIONS + 2
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+@pytest.mark.parametrize("target", ["x.example:\u00b2", "pypi.test:70000", "pypi.test:0", "[::1]:-1"])
+def test_a_malformed_port_is_refused_and_the_proxy_goes_on(proxy, target):
+    answer = ask(proxy, f"CONNECT {target} HTTP/1.1\r\n\r\n".encode("latin-1", "replace"))
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert ask(proxy, b"GET http://pypi.test/simple/ HTTP/1.1\r\nHost: pypi.test\r\n\r\n").startswith(b"HTTP/1.0 200")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a00:1", "2002:a00:1::1", "::ffff:127.0.0.1", "2001:0:a00:1::1"])
+def test_an_ipv6_address_that_embeds_an_ipv4_one_is_never_reached(address):
+    from jobs.sandbox.egress import Refused, destination
+    with pytest.raises(Refused, match="loopback, private, link-local or metadata"):
+        destination(Allowlist(("x.example",)), address, 80)

@@ -70,3 +70,21 @@ def test_the_socket_is_the_only_thing_from_the_host_in_the_sandbox(fenced):
     result = fenced.run(f"ls -A {INSIDE_DIR}; ls -A /run", network=True)
     assert result.output.split() == ["proxy.sock", "codexbot-egress"]
     assert os.stat(fenced.fence._dir).st_mode & 0o777 == 0o755  # noqa: SLF001
+
+
+def test_a_loop_of_refused_connections_is_one_line_and_a_count(fenced):
+    result = fenced.run("for i in $(seq 150); do curl -s -o /dev/null https://flood.example/; done; true",
+                        network=True, timeout=120)
+    assert result.exit_code == 0
+    flood = [r for r in fenced.refusals if r.host == "flood.example"]
+    assert [(r.line != "", r.count) for r in flood] == [(True, 150)]
+    fenced.run("curl -s -o /dev/null https://flood.example/", network=True)
+    again = [r for r in fenced.refusals if r.host == "flood.example"][1:]
+    assert [(r.line, r.count) for r in again] == [("", 1)]  # counted, not logged twice
+
+
+def test_what_the_sandbox_names_reaches_the_log_without_control_characters(fenced):
+    fenced.run("printf 'CONNECT evil\\033[2J.example:443 HTTP/1.1\\r\\n\\r\\n' | "
+               "socat - UNIX-CONNECT:/run/codexbot-egress/proxy.sock", network=True)
+    [refusal] = fenced.refusals
+    assert refusal.host == "evil?[2J.example" and "\x1b" not in refusal.line
