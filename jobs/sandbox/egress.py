@@ -7,6 +7,7 @@ to 169.254.169.254, the cloud metadata service, is refused). Every refusal is re
 from __future__ import annotations
 
 import ipaddress
+import selectors
 import os
 import socket
 import socketserver
@@ -106,6 +107,7 @@ class _Handler(socketserver.StreamRequestHandler):
             return self._answer(403, str(error))
         try:
             upstream = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a relay: no Nagle wait per write
         except OSError as error:
             return self._answer(502, f"{host}:{port} did not answer ({error.strerror or error})")
         with upstream:
@@ -168,24 +170,23 @@ def _one_request(head: bytes) -> bytes:
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
-    """Copy both ways until either side closes or stays silent for IDLE_TIMEOUT."""
-    def pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(BUFFER):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for end in (sink, source):
+    """Copy both ways in this one thread until either side closes or both stay silent for IDLE_TIMEOUT."""
+    peers = {a: b, b: a}
+    with selectors.DefaultSelector() as selector:
+        for end in peers:
+            selector.register(end, selectors.EVENT_READ)
+        while True:
+            ready = selector.select(IDLE_TIMEOUT)
+            if not ready:
+                return
+            for key, _ in ready:
                 try:
-                    end.shutdown(socket.SHUT_RDWR)
+                    chunk = key.fileobj.recv(BUFFER)
+                    if not chunk:
+                        return
+                    peers[key.fileobj].sendall(chunk)
                 except OSError:
-                    pass
-
-    other = threading.Thread(target=pump, args=(b, a), daemon=True)
-    other.start()
-    pump(a, b)
-    other.join(IDLE_TIMEOUT)
+                    return
 
 
 class EgressProxy(socketserver.ThreadingUnixStreamServer):

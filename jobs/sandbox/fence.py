@@ -94,7 +94,7 @@ class Fence:
         """The command, after a forwarder from 127.0.0.1:3128 to the proxy's socket has started listening. The
         forwarder is a grandchild, so a `wait` in the command does not wait for it; it ends with the sandbox."""
         self._start()
-        forward = (f"( exec {self.socat} TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr "
+        forward = (f"( exec {self.socat} TCP-LISTEN:{PROXY_PORT},bind=127.0.0.1,fork,reuseaddr,nodelay "
                    f"UNIX-CONNECT:{INSIDE_DIR}/proxy.sock </dev/null >/dev/null 2>&1 & ); "
                    f"for _ in {{1..500}}; do grep -qs '{_LISTENING}' /proc/net/tcp && break; sleep 0.01; done; ")
         return forward + command
