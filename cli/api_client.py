@@ -25,6 +25,7 @@ class ApiClient:
         self.base, self.timeout = server_url.rstrip("/"), timeout
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self.retry_after = 0.0  # seconds the last answer asked to wait before the next request (Retry-After)
 
     def call(self, method: str, path: str, *, body: dict | None = None, params: dict | None = None,
              timeout: float | None = None) -> dict:
@@ -42,8 +43,19 @@ class ApiClient:
             if answer.status_code in (502, 503, 504) and attempt + 1 < RETRIES:
                 time.sleep(1 + attempt)
                 continue
+            self.retry_after = _seconds(answer.headers.get("Retry-After"))
             return _json_of(answer, self.base)
         raise AssertionError("unreachable")
+
+
+def _seconds(header: str | None, most: float = 60.0) -> float:
+    """Retry-After in seconds (a number; an HTTP date counts as the most), never more than `most`."""
+    if not header:
+        return 0.0
+    try:
+        return min(max(float(header), 0.0), most)
+    except ValueError:
+        return most
 
 
 def _json_of(answer: requests.Response, base: str) -> dict:

@@ -148,6 +148,8 @@ def remote_logs(ctx: click.Context, run_id: str, follow: bool, limit_seconds: fl
             if follow:
                 click.echo(f"run {run_id} {page['status']}", err=True)
             return
+        if api.retry_after and not page["lines"]:  # the server could not hold the wait: as it asks, not at once
+            time.sleep(api.retry_after)
 
 
 def remote_apply(ctx: click.Context, run_id: str) -> None:
