@@ -74,6 +74,7 @@ class Settings:
     gitlab_client_id: str = ""  # the GitLab OAuth application that signs viewers in to the run pages
     gitlab_client_secret: str = field(default="", repr=False)
     env_cache_bytes: int = 10_000_000_000  # warm environments kept in CODEXBOT_DATA_DIR/environments (0: none)
+    disk_mb: int = 4096  # what one run's workspace may take on disk, measured after each command
     network_allow: str = ""  # what fenced phases may reach: empty for the preset, "+a.org,…" to extend, "a.org,…" to replace
     network_strict: bool = False  # true: a repository's [network] allow is ignored
     network_test_upstreams: str = ""  # TESTS ONLY: "name=127.0.0.1:port,…" lets the fence reach local test servers
@@ -86,7 +87,7 @@ class Settings:
 
 
 _TUPLE_FIELDS = {"github_webhook_secret", "gitlab_webhook_secret", "admins"}
-_INT_FIELDS = {"env_cache_bytes", "api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
+_INT_FIELDS = {"disk_mb", "env_cache_bytes", "api_rate_per_minute", "job_timeout", "web_workers", "mirror_max_bytes", "keep_failed_seconds", "max_diff_bytes", "model_timeout", "model_retries", "context_tokens", "max_tokens", "model_max_tokens",
                "agent_seconds", "repo_concurrency", "web_threads", "web_streams", "rate_limit_repo", "rate_limit_user", "retention_days"}
 _FLOAT_FIELDS = {"max_cost", "forge_backoff"}
 _BOOL_FIELDS = {"network_strict"}
@@ -181,6 +182,8 @@ def check_settings(s: Settings) -> None:
     if s.model_max_tokens and not 256 <= s.model_max_tokens <= 1_000_000:
         raise SettingsError(f"CODEXBOT_MODEL_MAX_TOKENS must be 0 (automatic) or between 256 and 1000000, "
                             f"not {s.model_max_tokens}")
+    if s.disk_mb < 16:
+        raise SettingsError(f"CODEXBOT_DISK_MB must be at least 16 (megabytes), not {s.disk_mb}")
     if s.agent_seconds < 60:
         raise SettingsError("CODEXBOT_AGENT_SECONDS must be at least 60 seconds")
     try:

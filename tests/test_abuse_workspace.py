@@ -15,6 +15,7 @@ import pytest
 
 from jobs.records.runs import diff_key, load_run, transcript_key
 from tests import sample_repo
+from tests.stack import Stack
 
 REPO = sample_repo.REPO
 pytestmark = pytest.mark.abuse
@@ -150,3 +151,17 @@ def test_the_agents_summary_cannot_close_other_issues_or_mention_people(stack, r
     assert f"`#{other}`" in body and "`@admin`" in body
     message = bare(stack, "log", "-1", "--format=%B", run.branch)
     assert f"Fixes #{other}" not in message and " @admin" not in message
+
+
+def test_an_agent_that_fills_the_disk_is_stopped_and_nothing_is_published(redis_server, redis_conn, tmp_path):
+    """CODEXBOT_DISK_MB on the server: a scripted agent writes 40 MB into a workspace allowed 16."""
+    with Stack(redis_server.url, workdir=tmp_path, overrides={"disk_mb": 16}) as stack:
+        stack.model.set_script([
+            {"tool_calls": [{"name": "shell", "arguments": {"command": "head -c 40000000 /dev/zero > fill.bin"}}]},
+            {"tool_calls": [{"name": "finish", "arguments": {"summary": "done"}}]}])
+        number = stack.github.open_issue(sample_repo.REPO, "t", "", user="alice")["number"]
+        run_id = json.loads(stack.github.comment_as("alice", sample_repo.REPO, number, "/codex fill it").response)["run_id"]
+        assert stack.run_worker_burst(timeout=120).returncode == 0
+        run = load_run(redis_conn, run_id)
+        assert run.status == "failed" and "over the run's disk quota of 16 MB (CODEXBOT_DISK_MB)" in run.error
+        assert stack.github.list_pulls(sample_repo.REPO) == []

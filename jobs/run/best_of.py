@@ -18,7 +18,7 @@ from jobs.git.checkout import mirror_key
 from jobs.git.mirrors import Mirrors
 from jobs.run.attempt import AttemptPlan, AttemptResult, QuietEvents, SetupFailed, run_attempt
 from jobs.run.cancellation import RunCancelled, cancel_watch
-from jobs.run.wiring import log_refusal, make_sandbox, network_policy
+from jobs.run.wiring import log_refusal, make_sandbox, network_policy, sandbox_limits
 from jobs.sandbox import DiskQuotaExceeded, Sandbox, SandboxError
 from jobs.settings import Settings
 
@@ -96,7 +96,7 @@ def _work(trials: Trials, attempt: Attempt, count: int, say: Callable[[str], Non
     plan = replace(trials.plan, workdir=attempt.workdir, base_sha=checkout.base_sha,
                    task_text=trials.plan.task_text + HINT.format(k=attempt.index, n=count, extra=extra))
     sandbox = make_sandbox(trials.settings.sandbox, attempt.workdir, fence=network_policy(trials.settings, plan.config),
-                           on_refused=log_refusal(say, trials.conn))
+                           on_refused=log_refusal(say, trials.conn), limits=sandbox_limits(trials.settings))
     with cancel_watch(trials.conn, trials.run_id, sandbox):
         try:
             attempt.result = run_attempt(plan, sandbox, lambda box: trials.make_agent(box, say), QuietEvents(say))

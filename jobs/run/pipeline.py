@@ -20,7 +20,7 @@ from jobs.run.job import run_job
 from jobs.run.locks import lock_key, pull_request_lock
 from jobs.run.start import Prepared, Start, prepare, read_setup_secrets
 from jobs.run.warm import Environments
-from jobs.run.wiring import build_agent, log_refusal, make_sandbox, network_policy
+from jobs.run.wiring import build_agent, log_refusal, make_sandbox, network_policy, sandbox_limits
 from jobs.sandbox import Sandbox
 from jobs.settings import current
 
@@ -73,7 +73,7 @@ def run_pipeline(run: RunContext, start: Start, finish: Finish) -> str:
 
 def _attempt(run: RunContext, plan: AttemptPlan) -> AttemptResult:
     sandbox = make_sandbox(run.settings.sandbox, plan.workdir, fence=network_policy(run.settings, plan.config, run.log),
-                           on_refused=log_refusal(run.log, run.conn))
+                           on_refused=log_refusal(run.log, run.conn), limits=sandbox_limits(run.settings))
     with cancel_watch(run.conn, run.run_id, sandbox):
         try:
             result = run_attempt(plan, sandbox, lambda box: _agent(run, plan.config, box), run)

@@ -154,6 +154,11 @@ def log_refusal(log: Callable[[str], None], conn=None) -> Callable[[Refusal], No
 DEFAULT_FENCE = FencePolicy(Allowlist(DEFAULT_ALLOW))
 
 
+def sandbox_limits(s: Settings) -> SandboxLimits:
+    """The server's limits of one command and one run: the defaults, with the operator's disk quota."""
+    return SandboxLimits(disk_mb=s.disk_mb)
+
+
 def make_sandbox(kind: str, workspace: Path, *, limits: SandboxLimits | None = None, budget: RunBudget | None = None,
                  host_uid: int | None = None, host_gid: int | None = None, fence: FencePolicy | None = DEFAULT_FENCE,
                  on_refused: Callable[[Refusal], None] = lambda refusal: refusal.line and log.warning("%s", refusal.line)) -> Sandbox:

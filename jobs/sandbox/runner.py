@@ -75,7 +75,7 @@ class CommandRunner:
                      "entries": f"more than {MAX_ENTRIES:,} files and directories",
                      "unreadable": "a directory the worker cannot read (so cannot measure)"}[use.over]
             self.disk_exceeded = (f"the run was stopped: after `{_short(command)}` its workspace held {grown}, "
-                                  f"over the run's disk quota (SandboxLimits.disk_mb = {self.limits.disk_mb})")
+                                  f"over the run's disk quota of {self.limits.disk_mb} MB (CODEXBOT_DISK_MB)")
             raise DiskQuotaExceeded(self.disk_exceeded)
 
     def _caps(self, timeout: float) -> Caps:

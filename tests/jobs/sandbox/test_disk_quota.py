@@ -62,7 +62,7 @@ def test_a_command_that_fills_the_workspace_stops_the_run_with_the_setting_named
     try:
         assert sandbox.run("head -c 4000000 /dev/zero > half && echo fine").output.strip() == "fine"
         with pytest.raises(DiskQuotaExceeded, match=r"workspace held more than 8 MB of disk, over the run's disk "
-                                                    r"quota \(SandboxLimits.disk_mb = 8\)"):
+                                                    r"quota of 8 MB \(CODEXBOT_DISK_MB\)"):
             sandbox.run("head -c 12000000 /dev/zero > junk")
         with pytest.raises(DiskQuotaExceeded):  # no further command, even one that would free the space
             sandbox.run("rm junk")
