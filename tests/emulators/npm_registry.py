@@ -11,7 +11,7 @@ import tarfile
 
 from werkzeug.wrappers import Request, Response
 
-from tests.emulators.serving import BackgroundServer
+from tests.emulators.serving import BackgroundServer, Served
 
 VERSION = "1.0.0"
 
@@ -29,28 +29,13 @@ def build_tarball(name: str, dependencies: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
-class NpmRegistry:
+class NpmRegistry(Served):
     """`packages` maps a name to the names it depends on; every package is version 1.0.0."""
 
     def __init__(self, packages: dict[str, tuple[str, ...]]):
         self.tarballs = {name: build_tarball(name, {dep: VERSION for dep in deps}) for name, deps in packages.items()}
         self.packages = packages
         self.server = BackgroundServer(self._app)
-
-    def __enter__(self) -> NpmRegistry:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
 
     def _packument(self, name: str, host: str) -> dict:
         data = self.tarballs[name]

@@ -11,7 +11,7 @@ import zipfile
 
 from werkzeug.wrappers import Request, Response
 
-from tests.emulators.serving import BackgroundServer
+from tests.emulators.serving import BackgroundServer, Served
 
 
 def _normalize(name: str) -> str:
@@ -40,7 +40,7 @@ def build_wheel(name: str, version: str, requires: tuple[str, ...] = ()) -> tupl
     return f"{module}-{version}-py3-none-any.whl", buffer.getvalue()
 
 
-class PackageIndex:
+class PackageIndex(Served):
     """`packages` maps a name to its dependencies; every package has version 1.0. Counts the files served."""
 
     def __init__(self, packages: dict[str, tuple[str, ...]], ssl_context=None):
@@ -48,21 +48,6 @@ class PackageIndex:
             _normalize(name): build_wheel(name, "1.0", requires) for name, requires in packages.items()}
         self.downloads: list[str] = []
         self.server = BackgroundServer(self._app, ssl_context=ssl_context)
-
-    def __enter__(self) -> PackageIndex:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
 
     def _app(self, environ, start_response):
         request = Request(environ)

@@ -47,3 +47,24 @@ class BackgroundServer:
         self._server.server_close()
         self._thread.join(timeout=10)
         self._server = self._thread = None
+
+
+class Served:
+    """A context manager for an emulator that keeps its BackgroundServer in `self.server`."""
+
+    server: BackgroundServer
+
+    def __enter__(self):
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
