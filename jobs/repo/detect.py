@@ -5,6 +5,7 @@ package.json (with the package manager its lockfile names), pytest or unittest l
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from jobs.sandbox.files import PlantedFile, read_regular
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", "target", "vendor"}
 NPM_PLACEHOLDER = "no test specified"  # what `npm init` puts in scripts.test
 MAX_MANIFEST = 1 << 20
-MAX_SCAN = 20_000  # files looked at for Python tests
+MAX_SCAN = 20_000  # .py files looked at for Python tests
+MAX_VISITS = 200_000  # entries of the tree visited to find them
 
 
 def detect_test_command(workdir: Path, configured: str | None) -> str | None:
@@ -72,9 +74,17 @@ def _python(workdir: Path) -> str | None:
 
 
 def _python_files(workdir: Path):
-    for path in workdir.rglob("*.py"):
-        if not SKIP_DIRS.intersection(path.relative_to(workdir).parts) and not path.is_symlink():
-            yield path
+    """The .py files of the tree, without descending into dependency folders or links, and visiting at most
+    MAX_VISITS entries in all (setup may leave millions of files; the host walks them)."""
+    visited = 0
+    for folder, dirs, files in os.walk(workdir, followlinks=False):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+        visited += len(dirs) + len(files)
+        for name in files:
+            if name.endswith(".py") and not os.path.islink(os.path.join(folder, name)):
+                yield Path(folder, name)
+        if visited > MAX_VISITS:
+            return
 
 
 def _go(workdir: Path) -> str | None:

@@ -106,7 +106,8 @@ def _open_delegated_pull_request(run: RunContext, prepared: Prepared, result: At
     trigger = run.task.trigger
     # the body of a comment's pull request, without the "Fixes #N" line: no issue asked for this one
     body = pull_request_body(replace(trigger, is_pull_request=True), result.agent.summary, result.tests,
-                             workspace.diff_stat(run.workdir, prepared.base_sha), run.link)
+                             workspace.diff_stat(run.workdir, prepared.base_sha), run.link,
+                             draft=result.tests_failing, change=result.delta)
     pull = run.forge.open_pull_request(branch, prepared.repo.default_branch, pull_request_title(trigger.command.text),
                                        run.redact(body), draft=result.tests_failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url, branch=branch)

@@ -124,3 +124,14 @@ def test_a_planted_link_or_fifo_manifest_is_not_read(tmp_path):
 def test_summaries_of_runners_not_installed_here(output, counts):
     assert parse_counts(output) == counts
 
+
+
+def test_detection_never_walks_into_dependency_folders(tmp_path):
+    deep = tmp_path / "node_modules" / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "test_x.py").write_text("")
+    os.symlink("/usr/lib", tmp_path / "lib-link")  # a link to a big tree is not followed either
+    assert detect_test_command(tmp_path, None) is None
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_y.py").write_text("")
+    assert detect_test_command(tmp_path, None) == "python3 -m pytest -q"
