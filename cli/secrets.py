@@ -13,14 +13,19 @@ from jobs.access.setup_secrets import SecretError, SetupSecrets
 from jobs.settings import SettingsError, load_settings
 
 
-def _store(ctx: click.Context) -> SetupSecrets:
+def _sealed(ctx: click.Context, store: type[SetupSecrets] | type[HookSecrets]) -> SetupSecrets | HookSecrets:
+    """A store of sealed secrets on the server's Redis, with the server's secret key."""
     import redis
 
     try:
         settings = load_settings(config_path=(ctx.find_root().obj or {}).get("config_path"))
-        return SetupSecrets(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.secret_key)
+        return store(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.secret_key)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _store(ctx: click.Context) -> SetupSecrets:
+    return _sealed(ctx, SetupSecrets)
 
 
 @click.group("secret")
@@ -72,13 +77,7 @@ def hook_secret_group() -> None:
 
 
 def _hook_secrets(ctx: click.Context) -> HookSecrets:
-    import redis
-
-    try:
-        settings = load_settings(config_path=(ctx.find_root().obj or {}).get("config_path"))
-        return HookSecrets(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.secret_key)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    return _sealed(ctx, HookSecrets)
 
 
 @hook_secret_group.command("set")

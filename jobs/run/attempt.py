@@ -143,11 +143,12 @@ def run_attempt(plan: AttemptPlan, sandbox: Sandbox, make_agent: Callable[[Sandb
     events.phase("setting up")
     sandbox.start_phase("setup")
     _set_up(plan, sandbox, events, git_state)
-    baseline = _baseline_tests(plan, sandbox, events, git_state)
+    command = _test_command(plan)  # found once before the agent; again after it (it may add tests)
+    baseline = _baseline_tests(plan, command, sandbox, events, git_state)
     sandbox.start_phase("agent", network=plan.config.agent_network)
     events.log("network in the agent phase: " + ("on ([network] agent = true)" if plan.config.agent_network else "off"))
     events.phase("agent working")
-    agent = _run_agent(plan, make_agent(sandbox), events)
+    agent = _run_agent(plan, command, make_agent(sandbox), events)
     take_back_git(plan.workdir, git_state)
     tests = _run_tests(plan, sandbox, events, git_state)
     return _commit_change(plan, agent, tests, events, baseline)
@@ -172,9 +173,9 @@ def _test_command(plan: AttemptPlan) -> str | None:
     return plan.test_command or detect_test_command(plan.workdir, plan.config.test_command)
 
 
-def _run_agent(plan: AttemptPlan, agent: Agent, events: AttemptEvents) -> AgentResult:
+def _run_agent(plan: AttemptPlan, command: str | None, agent: Agent, events: AttemptEvents) -> AgentResult:
     try:
-        result = agent.run(plan.task_text, instructions=plan.config.instructions, test_command=_test_command(plan))
+        result = agent.run(plan.task_text, instructions=plan.config.instructions, test_command=command)
     except ModelError as error:
         if error.partial is not None:
             events.transcript(error.partial.transcript)
@@ -202,11 +203,10 @@ def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_stat
         plan.environments.save(key, plan.workdir, time.monotonic() - started, events.log)
 
 
-def _baseline_tests(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState
+def _baseline_tests(plan: AttemptPlan, command: str | None, sandbox: Sandbox, events: AttemptEvents, git_state: GitState
                     ) -> TestResult | None:
     """The tests once on the base, before the agent, so the run can say what its change did to them; the tree
     is put back afterwards (reports, caches and files the tests wrote are not the agent's change)."""
-    command = _test_command(plan)
     if command is None or not plan.config.test_baseline:
         return None
     key = baseline_key(plan.environment_scope, plan.base_sha, command, plan.config, toolchain())
