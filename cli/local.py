@@ -96,8 +96,9 @@ def run_command(ctx: click.Context, task: tuple[str, ...], apply_change: bool | 
         display.close()
     if not as_json:
         _show_outcome(result)
-    applied = result.status == "succeeded" and _apply_if_wanted(checkout, record, apply_change,
-                                                                 ask=not as_json and _interactive())
+    # a partial change (a limit or a model error ended the agent) is offered like a finished one: it is the user's work
+    applied = result.status != "cancelled" and bool(result.diff) and _apply_if_wanted(
+        checkout, record, apply_change, ask=not as_json and _interactive(), partial=bool(result.partial))
     if as_json:
         click.echo(json.dumps({**result.to_dict(), "applied": applied,
                                "apply_command": f"codexbot apply {result.run_id}"}, indent=2))
@@ -105,20 +106,24 @@ def run_command(ctx: click.Context, task: tuple[str, ...], apply_change: bool | 
 
 
 def _show_outcome(result: LocalResult) -> None:
-    """The diff, the agent's summary and the test results on stdout; a failure in one sentence on stderr."""
+    """The diff (also a partial one), the agent's summary and the test results on stdout; why the change is
+    partial, and a failure, in one sentence each on stderr."""
+    if result.diff and result.status != "cancelled":
+        click.echo(_colored(result.diff))
+        if result.summary:
+            click.echo(f"summary: {result.summary}")
+        click.echo(result.tests.summary() if result.tests is not None else "no tests were run")
+    if result.partial:
+        click.secho(result.partial, err=True, fg="yellow")
     if result.status != "succeeded":
         click.echo(f"run {result.run_id} {result.status}: {result.error}", err=True)
-        return
-    click.echo(_colored(result.diff))
-    if result.summary:
-        click.echo(f"summary: {result.summary}")
-    click.echo(result.tests.summary() if result.tests is not None else "no tests were run")
 
 
-def _apply_if_wanted(checkout: Path, record: RunRecord, wanted: bool | None, ask: bool) -> bool:
+def _apply_if_wanted(checkout: Path, record: RunRecord, wanted: bool | None, ask: bool, partial: bool = False) -> bool:
     """Apply with --apply or a yes at the prompt; otherwise (and without a terminal) say how to apply later."""
     if wanted is None and ask:
-        wanted = click.confirm("Apply this change to your working tree?", default=False, err=True)
+        what = "this partial change" if partial else "this change"
+        wanted = click.confirm(f"Apply {what} to your working tree?", default=False, err=True)
     if not wanted:
         click.echo(f"not applied; to apply it later, run: codexbot apply {record.run_id}", err=True)
         return False

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from jobs.access.redaction import Redactor
-from jobs.agent.loop import Agent
+from jobs.agent.loop import Agent, AgentResult
 from jobs.agent.model import ModelError
 from jobs.agent.prices import cost_of, find_price, parse_prices
 from jobs.git import workspace
 from jobs.local.checkout import CheckoutError, Snapshot, change_of, make_snapshot, save_preimages
+from jobs.local.endings import KeepingWork, log_details, partial_note
 from jobs.local.records import RecordError, RunRecord, now
 from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult
@@ -69,12 +70,18 @@ class LocalResult:
     stop_reason: str = ""
     error: str = ""
     usage: dict = field(default_factory=dict)
+    partial: str = ""  # the sentence saying the change is partial and why (a limit or a model error ended it)
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "status": self.status, "summary": self.summary, "stop_reason": self.stop_reason,
-                "error": self.error, "diff": self.diff, "tests": self.tests.to_dict() if self.tests else None,
+                "error": self.error, "partial": self.partial, "diff": self.diff, "tests": self.tests.to_dict() if self.tests else None,
                 "tokens": self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0),
                 "cost": self.usage.get("cost", 0.0), "usage": self.usage, "record": str(self.folder)}
+
+
+def usage_of(agent: AgentResult) -> dict:
+    return {"prompt_tokens": agent.prompt_tokens, "completion_tokens": agent.completion_tokens, "steps": agent.steps,
+            "cost": round(agent.cost, 4)}
 
 
 def check_model_settings(settings: Settings) -> str:
@@ -160,6 +167,10 @@ class LocalRun:
             result.status, result.error = "cancelled", str(error)
         except KNOWN_FAILURES as error:
             result.error = str(error)
+            if isinstance(error, ModelError):
+                log_details(error, self.log)
+            if getattr(error, "partial", None) is not None:  # the model failed before the agent did a step
+                result.usage, result.stop_reason = usage_of(error.partial), error.partial.stop_reason
         finally:
             self._cleanup()
         return self._finish(result)
@@ -177,13 +188,14 @@ class LocalRun:
             self.log("WARNING: --sandbox subprocess: the agent's commands run as you, with your network and files")
         sandbox = ReportingSandbox(make_sandbox(self.sandbox_kind, snapshot.path, fence=self._fence(plan.config),
                                                 on_refused=log_refusal(self.log)), self._command)
+        agent = KeepingWork(self.log)  # a model error ends the agent like a limit: the change is kept
         try:
-            attempt = run_attempt(plan, sandbox, lambda box: self._agent(box, plan.config), self)
+            attempt = run_attempt(plan, sandbox, lambda box: self._agent(box, plan.config, agent), self)
             if sandbox.disk_exceeded:  # it stopped the agent: what a run over its quota left is not kept
                 raise DiskQuotaExceeded(sandbox.disk_exceeded)
         finally:
             sandbox.close()
-        self._collect(snapshot, attempt, result)
+        self._collect(snapshot, attempt, result, agent.error)
 
     def _fence(self, config: RepoConfig) -> FencePolicy | None:
         if self.unfenced:
@@ -199,23 +211,30 @@ class LocalRun:
         instructions = agents.read_text(errors="replace") if agents.is_file() else ""
         return RepoConfig(**{**config.__dict__, "instructions": instructions})
 
-    def _agent(self, sandbox, config: RepoConfig) -> Agent:
+    def _agent(self, sandbox, config: RepoConfig, keeping: KeepingWork) -> KeepingWork:
         s = self.settings
         prices = parse_prices(s.model_prices)
         inner = build_model(s, self.model_name, self.api_key, self.log)
         model = MeteredModel(inner, prices, self.state, self.changed)
-        return Agent(model, sandbox, build_limits(s, config), on_event=self._event, prices=prices)
+        return keeping.wrap(Agent(model, sandbox, build_limits(s, config), on_event=self._event, prices=prices))
 
-    def _collect(self, snapshot: Snapshot, attempt: AttemptResult, result: LocalResult) -> None:
-        """The agent's change from the snapshot's base, kept as diff.patch with the files it changes."""
+    def _collect(self, snapshot: Snapshot, attempt: AttemptResult, result: LocalResult,
+                 model_error: ModelError | None = None) -> None:
+        """The agent's change from the snapshot's base, kept as diff.patch with the files it changes, whatever
+        ended the agent; a model error still fails the run, with its sentence."""
         agent = attempt.agent
         result.summary, result.stop_reason, result.tests = agent.summary, agent.stop_reason, attempt.tests
-        result.usage = {"prompt_tokens": agent.prompt_tokens, "completion_tokens": agent.completion_tokens,
-                        "steps": agent.steps, "cost": round(agent.cost, 4)}
+        result.usage = usage_of(agent)
         result.diff = change_of(snapshot)
         self.record.write_patch(result.diff)
         save_preimages(snapshot, self.record.preimages_path)
         if result.diff:
+            result.partial = partial_note(agent.stopped_by, agent.stop_reason)
+            if result.partial:
+                self.log(result.partial + f"; it is kept: codexbot apply {self.record.run_id}")
+        if model_error is not None:
+            result.error = str(model_error)
+        elif result.diff:
             result.status = "succeeded"
         else:
             result.error = attempt.no_change_reason()
@@ -257,9 +276,10 @@ class LocalRun:
 
     def _finish(self, result: LocalResult) -> LocalResult:
         result.summary, result.error = self.redactor.redact(result.summary), self.redactor.redact(result.error)
+        result.partial = self.redactor.redact(result.partial)
         self.state.phase, self.state.command = "done", ""
         self.log(f"run {result.status}" + (f": {result.error}" if result.error else ""))
         self.record.update(status=result.status, finished_at=now(), summary=result.summary, error=result.error,
-                           stop_reason=result.stop_reason, usage=result.usage,
+                           stop_reason=result.stop_reason, usage=result.usage, partial=result.partial,
                            tests=result.tests.to_dict() if result.tests else None)
         return result
