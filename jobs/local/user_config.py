@@ -17,6 +17,8 @@ KEYS: dict[str, tuple[type, str, Any]] = {
     "openai_base_url": (str, "OPENAI_BASE_URL", ""),
     "model_api": (str, "CODEXBOT_MODEL_API", ""),
     "reasoning_effort": (str, "CODEXBOT_REASONING_EFFORT", ""),
+    "model_max_tokens": (int, "CODEXBOT_MODEL_MAX_TOKENS", 0),  # one answer's cap; 0: the adapter's default
+    "context_tokens": (int, "CODEXBOT_CONTEXT_TOKENS", Settings.context_tokens),  # a small local server: lower
     "max_tokens": (int, "CODEXBOT_MAX_TOKENS", 0),
     "max_cost": (float, "CODEXBOT_MAX_COST", 0.0),
     "agent_seconds": (int, "CODEXBOT_AGENT_SECONDS", Settings.agent_seconds),
@@ -25,8 +27,13 @@ KEYS: dict[str, tuple[type, str, Any]] = {
     "api_token": (str, "CODEXBOT_API_TOKEN", ""),
     "auto_apply": (bool, "CODEXBOT_AUTO_APPLY", False),
 }
-SETTINGS_KEYS = ("model", "openai_base_url", "model_api", "reasoning_effort", "max_tokens", "max_cost",
-                 "agent_seconds", "sandbox")
+SETTINGS_KEYS = ("model", "openai_base_url", "model_api", "reasoning_effort", "model_max_tokens", "context_tokens",
+                 "max_tokens", "max_cost", "agent_seconds", "sandbox")
+# the values the server's settings would refuse (jobs/settings.check_settings), refused here with the file named
+RANGES = {"model_max_tokens": (lambda n: n == 0 or 256 <= n <= 1_000_000, "0 (automatic) or between 256 and 1000000"),
+          "context_tokens": (lambda n: n >= 0, "0 (never shorten) or more"),
+          "max_tokens": (lambda n: n >= 0, "0 (no limit) or more"), "max_cost": (lambda n: n >= 0, "0 (no limit) or more"),
+          "agent_seconds": (lambda n: n >= 60, "at least 60")}
 # a cloned repository must not redirect the model key or the API token, nor apply changes unasked
 REPO_KEYS = ("model", "reasoning_effort", "max_tokens", "max_cost", "agent_seconds")
 SECRET_KEYS = ("api_token",)
@@ -68,9 +75,14 @@ def _convert(name: str, raw: Any, where: str) -> Any:
         return raw
     elif kind in (int, float) and not isinstance(raw, bool):
         try:
-            return kind(raw)
+            value = kind(raw)
         except (TypeError, ValueError):
             pass
+        else:
+            fits, words = RANGES.get(name, (lambda n: True, ""))
+            if not fits(value):
+                raise UserConfigError(f"{where}: {name} must be {words}, not {raw!r}")
+            return value
     elif kind is str and isinstance(raw, str):
         return raw
     raise UserConfigError(f"{where}: {name} must be {kind.__name__ if kind is not bool else 'true or false'}, "
