@@ -1,4 +1,4 @@
-"""The baseline: a bare Flask endpoint that only answers 200, served the same way as codexbot."""
+"""The baseline: a bare Flask endpoint that only answers 200, served the same way as codexbot (granian, WSGI)."""
 
 from flask import Flask
 

@@ -1,10 +1,13 @@
-"""Webhook front door under load: codexbot vs a bare Flask endpoint, both under gunicorn on the loopback.
+"""Webhook front door under load: codexbot vs Probot vs a bare Flask endpoint, all on the loopback, one run.
 
-Deliveries are signed issue_comment webhooks: 80% comments without a command, 20% tasks, and 5% of all
-requests redeliveries of earlier tasks. Each server is measured at a fixed rate (open loop, latency from
-when the request was due) and at full speed (closed loop), from a separate process.
+Deliveries are signed issue_comment webhooks (the 14 KB example payload): 80% comments without a command,
+20% tasks, and 5% of all requests redeliveries of earlier tasks. Each server is measured at a fixed rate
+(open loop, latency from when the request was due) and at full speed (closed loop, 16 connections), from
+separate processes, in rounds that interleave the servers so the machine's drift hits all alike. Every
+server is held to the same CPUs (the first two this process may use). The Probot peer (bench/probot) is
+installed with npm by this script.
 
-    python bench/webhook.py [--rate 500] [--seconds 10] [--requests 4000] [--rounds 3] [--workers N]
+    python bench/webhook.py [--rate 500] [--seconds 5] [--requests 4000] [--rounds 5] [--workers N]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import peers  # noqa: E402
 from bench.loadgen import Result, fixed_rate, full_speed, median  # noqa: E402
 from tests.payloads import github_headers, load_corpus  # noqa: E402
 from tests.services import RedisServer, free_port  # noqa: E402
@@ -52,10 +56,17 @@ def make_deliveries(count: int, seed: int) -> list[tuple[bytes, dict[str, str]]]
     return out
 
 
-def start_server(argv: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+def server_cpus() -> set[int]:
+    return set(sorted(os.sched_getaffinity(0))[:2])
+
+
+def start_server(command: peers.Command, port: int, log: Path) -> subprocess.Popen:
+    argv, env = command
+    cpus = server_cpus()
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             requests.post(f"http://127.0.0.1:{port}{PATH}", timeout=1)
             return proc
@@ -67,32 +78,51 @@ def start_server(argv: list[str], env: dict[str, str], port: int, log: Path) -> 
 
 def report(name: str, label: str, res: Result) -> None:
     print(f"{name:<10} {label:<11} {res.rps:8.0f} req/s   p50 {res.percentile(50):6.2f} ms   "
-          f"p99 {res.percentile(99):6.2f} ms   errors {res.errors}/{res.sent}", flush=True)
+          f"p99 {res.percentile(99):7.2f} ms   errors {res.errors}/{res.sent}", flush=True)
 
 
-def measure(ports: dict[str, int], args: argparse.Namespace) -> dict[str, dict]:
-    """Fixed rate for each server, then full-speed rounds interleaved (bare, codexbot, bare, …) so that
-    the machine's drift hits both alike; the ratio is the median of the per-round ratios."""
-    results: dict[str, dict] = {name: {"rounds": []} for name in ports}
-    for name, port in ports.items():
-        results[name]["paced"] = fixed_rate(port, PATH, make_deliveries(int(args.rate * args.seconds), seed=1), args.rate)
-        report(name, "fixed rate", results[name]["paced"])
+def measure(ports: dict[str, int], args: argparse.Namespace) -> dict[str, dict[str, list[Result]]]:
+    """Rounds of (fixed rate, full speed) for each server in turn; the order of servers rotates each round."""
+    results: dict[str, dict[str, list[Result]]] = {name: {"paced": [], "full": []} for name in ports}
+    names = list(ports)
     for r in range(args.rounds):
-        for name, port in ports.items():
-            results[name]["rounds"].append(full_speed(port, PATH, make_deliveries(args.requests, seed=2 + r)))
-    for name in ports:
-        rounds = sorted(results[name]["rounds"], key=lambda res: res.rps)
-        report(name, "full speed", rounds[len(rounds) // 2])
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            paced = fixed_rate(ports[name], PATH, make_deliveries(int(args.rate * args.seconds), seed=100 + r), args.rate)
+            full = full_speed(ports[name], PATH, make_deliveries(args.requests, seed=200 + r))
+            results[name]["paced"].append(paced)
+            results[name]["full"].append(full)
+            print(f"round {r + 1}: ", end="")
+            report(name, "fixed rate", paced)
+            print(f"round {r + 1}: ", end="")
+            report(name, "full speed", full)
     return results
+
+
+def summarize(results: dict[str, dict[str, list[Result]]], rate: float) -> None:
+    print("\nmedians over rounds:")
+    for name, res in results.items():
+        rps = median([r.rps for r in res["full"]])
+        p99 = median([r.percentile(99) for r in res["paced"]])
+        errors = sum(r.errors for r in res["full"] + res["paced"])
+        print(f"  {name:<10} full speed {rps:8.0f} req/s   p99 at {rate:.0f}/s {p99:7.2f} ms   errors {errors}")
+    bot = results["codexbot"]
+    for peer, goal in (("probot", "target >= 1.00"), ("bare flask", "")):
+        ratios = [b.rps / p.rps for b, p in zip(bot["full"], results[peer]["full"])]
+        p99s = [b.percentile(99) / p.percentile(99) for b, p in zip(bot["paced"], results[peer]["paced"])]
+        print(f"\ncodexbot / {peer} full-speed throughput: median {median(ratios):.2f} "
+              f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)}) {goal}")
+        print(f"codexbot / {peer} p99 at {rate:.0f}/s: median {median(p99s):.2f} "
+              f"(rounds: {', '.join(f'{x:.2f}' for x in p99s)}) {'target <= 1.50' if goal else ''}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers for both servers (0: codexbot's default)")
+    parser.add_argument("--workers", type=int, default=0, help="web server processes for codexbot and bare flask (0: codexbot's default)")
     args = parser.parse_args()
     from bot.server import default_workers
     from jobs.settings import Settings
@@ -101,30 +131,23 @@ def main() -> int:
     logdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"codexbot-bench-{os.getpid()}"
     logdir.mkdir(parents=True, exist_ok=True)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("CODEXBOT_")}
-    threads = Settings.web_threads
-    print(f"{workers} gunicorn gthread workers x {threads} threads per server; {args.rate:.0f}/s for {args.seconds:.0f} s; "
-          f"full speed: {args.requests} requests x {args.rounds} rounds (median round shown)")
-    servers = {
-        "bare flask": [sys.executable, "-m", "gunicorn", "-w", str(workers), "-k", "gthread", "--threads", str(threads),
-                       "-b", "127.0.0.1:{port}", "bench.bare_app:app"],
-        "codexbot": [sys.executable, "-m", "cli", "serve", "--port", "{port}", "--workers", str(workers)],
-    }
+    print(f"{peers.install_probot()}; servers on CPUs {sorted(server_cpus())}; bare flask and codexbot: {workers} "
+          f"granian workers x {Settings.web_threads} threads; {args.rate:.0f}/s for {args.seconds:.0f} s, then "
+          f"{args.requests} requests at full speed, x {args.rounds} rounds; logs in {logdir}", flush=True)
     with RedisServer() as redis_server:
         env = dict(base_env, CODEXBOT_REDIS_URL=redis_server.url, CODEXBOT_GITHUB_WEBHOOK_SECRET=SECRET)
-        ports = {name: free_port() for name in servers}
-        procs = [start_server([a.replace("{port}", str(ports[name])) for a in argv], env, ports[name],
-                              logdir / f"{name.replace(' ', '-')}.log") for name, argv in servers.items()]
+        ports = {"bare flask": free_port(), "probot": free_port(), "codexbot": free_port()}
+        commands = {"bare flask": peers.bare_flask(ports["bare flask"], workers, Settings.web_threads, base_env),
+                    "probot": peers.probot(ports["probot"], SECRET, base_env),
+                    "codexbot": peers.codexbot(ports["codexbot"], args.workers, env)}
+        procs = [start_server(commands[name], ports[name], logdir / f"{name.replace(' ', '-')}.log") for name in ports]
         try:
             results = measure(ports, args)
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait(30)
-    bot, bare = results["codexbot"], results["bare flask"]
-    ratios = [b.rps / f.rps for b, f in zip(bot["rounds"], bare["rounds"])]
-    print(f"\ncodexbot / bare flask full-speed throughput: median {median(ratios):.2f} over {len(ratios)} "
-          f"interleaved rounds (each: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.50)")
-    print(f"codexbot p99 at {args.rate:.0f}/s: {bot['paced'].percentile(99):.2f} ms (target < 20 ms)")
+    summarize(results, args.rate)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Long-lived requests (run pages' live logs, API long-polls) take only a few of a process's threads.
 
-Each one holds a gunicorn thread while it is open, and the signed run link is public on the issue, so without a
+Each one holds one of a web process's WSGI threads while it is open, and the signed run link is public on the issue, so without a
 cap anyone could fill every thread and make the next webhook miss the forge's 10 s. `StreamSlots` caps them per
 process and per client address; over the cap a live log gets 503 with Retry-After (the page then polls) and a
 long-poll answers at once. `RunWaker` wakes the ones that are open from Redis's keyspace notifications on the run's
@@ -63,8 +63,8 @@ class StreamSlots:
 class RunWaker:
     """One pub/sub subscription per process to the keyspace events of `codexbot:run:*`; waiters wake on their run.
 
-    The thread starts on first use in each process (gunicorn forks after the app is built, and threads do not
-    survive a fork). If Redis refuses to turn notifications on, waits fall back to FALLBACK_WAIT.
+    The thread starts on first use in each process (the web server forks its workers after the app is built, and
+    threads do not survive a fork). If Redis refuses to turn notifications on, waits fall back to FALLBACK_WAIT.
     """
 
     def __init__(self, conn: redis.Redis):

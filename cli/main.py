@@ -48,10 +48,10 @@ def main(ctx: click.Context, config_path: str | None, profile: str | None) -> No
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", default=0, type=click.IntRange(0, 64),
-              help="gunicorn worker processes (default: CODEXBOT_WEB_WORKERS, else 2 per core + 1).")
+              help="web server processes (default: CODEXBOT_WEB_WORKERS, else one per core).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Run the web side under gunicorn: webhooks, run pages, /metrics and /healthz."""
+    """Run the web side (granian): webhooks, run pages, /metrics and /healthz."""
     from bot import create_app
     from bot.logs import configure_logging
     from bot.server import serve as run_server

@@ -1,4 +1,8 @@
-"""One webhook delivery's journey, shared by the forges: parse the body, record once, answer, log a line."""
+"""One webhook delivery's journey, shared by the forges: parse the body, record once, answer, log a line.
+
+Nothing here needs Flask: the webhook routes are answered by bot/webhooks/front.py before Flask sees the request
+(Flask's own per-request work cost about as much as all of codexbot's for a comment without a command).
+"""
 
 from __future__ import annotations
 
@@ -6,50 +10,77 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
+import orjson
 import redis
-from flask import Response, abort, request
 
 from bot.events.fields import Ignored, PayloadError, Rules
 from bot.logs import elapsed_ms, log_event
+from bot.state import AppState
 from jobs.intake.accept import accept_trigger, queue_for
 from jobs.intake.rate_limits import RateLimits
 from jobs.settings import Settings
 from jobs.types import Trigger
-from bot.state import get_counters, get_queues
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Refused(Exception):
+    """The delivery is refused: `status` with a one-line message saying what was wrong (as every error of the app)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+    def answer(self) -> Answer:
+        return Answer(self.status, f"{self.message}\n".encode(), "text/plain; charset=utf-8")
 
 
 class Delivery:
     """The request being handled; every exit answers and writes one structured log line."""
 
-    def __init__(self, forge: str, delivery_id: str, event: str):
+    def __init__(self, state: AppState, forge: str, delivery_id: str, event: str):
         self.started = time.perf_counter()
+        self.state = state
         self.forge, self.id, self.event = forge, delivery_id, event
         self.log = logging.getLogger(f"codexbot.webhook.{forge}")
 
     def reject(self, status: int, outcome: str, message: str):
         self._log(status, outcome)
-        abort(status, message)
+        raise Refused(status, message)
 
-    def answer(self, status: int, body: dict[str, Any], **fields: object) -> Response:
+    def answer(self, status: int, body: dict[str, Any], **fields: object) -> Answer:
         self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
-        return Response(json.dumps(body) + "\n", status, mimetype="application/json")
+        return Answer(status, (json.dumps(body) + "\n").encode(), "application/json")
 
-    def json_body(self, body: bytes) -> dict[str, Any]:
-        if request.mimetype == "application/x-www-form-urlencoded":
+    def json_body(self, body: bytes, content_type: str) -> dict[str, Any]:
+        if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
             self.reject(400, "form body", "the webhook sends form data: set its content type to application/json")
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            self.reject(400, "not JSON", "the body is not valid JSON")
-        except RecursionError:  # json raises it for arrays or objects nested thousands deep
-            self.reject(400, "nested too deeply", "the body is JSON nested too deeply to be a webhook payload")
+            payload = orjson.loads(body)  # lone surrogates, NaN and huge numbers are refused: json says which
+        except orjson.JSONDecodeError:
+            payload = self._json_loads(body)
         if not isinstance(payload, dict):
             self.reject(400, "not an object", "the body is not a JSON object")
         if _ESCAPED_SURROGATE.search(body) and not _is_valid_unicode(payload):
             self.reject(400, "lone surrogate", "the body has a \\u escape that is not valid Unicode (a lone surrogate)")
         return payload
+
+    def _json_loads(self, body: bytes) -> Any:
+        """The standard library's reading of what orjson refused: the same values, or the reason it is no JSON."""
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            self.reject(400, "not JSON", "the body is not valid JSON")
+        except RecursionError:  # json raises it for arrays or objects nested thousands deep
+            self.reject(400, "nested too deeply", "the body is JSON nested too deeply to be a webhook payload")
 
     def parse(self, parser: Callable[[str, dict, Rules], Trigger | Ignored], payload: dict, rules: Rules):
         try:
@@ -57,10 +88,10 @@ class Delivery:
         except PayloadError as exc:
             self.reject(400, str(exc), f"malformed {self.event} payload: {exc}")
 
-    def accept(self, trigger: Trigger, settings: Settings) -> Response:
+    def accept(self, trigger: Trigger, settings: Settings) -> Answer:
         """Record the delivery and enqueue its run: 202, 200 for a redelivery, 503 when not recorded."""
         try:
-            queue = queue_for(get_queues(), trigger)
+            queue = queue_for(self.state.queues, trigger)
             intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout,
                                     limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency)
         except redis.RedisError as exc:
@@ -76,7 +107,7 @@ class Delivery:
                            repo=trigger.repo, number=trigger.number, author=trigger.author)
 
     def _log(self, status: int, outcome: str, **fields: object) -> None:
-        counters = get_counters()
+        counters = self.state.counters
         if counters is not None:
             counters.add("deliveries", {"forge": self.forge, "event": self.event[:64], "status": str(status)})
         log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],

@@ -13,17 +13,20 @@ import json
 import re
 
 import redis
-from flask import Blueprint, abort, request
+from flask import Blueprint, Response, request
 
 from bot.events.fields import Ignored
 from bot.events.gitlab import parse_gitlab_event
+from bot.state import AppState, get_state
+from bot.webhooks.delivery import Answer, Delivery, Refused, rules_for
+from bot.webhooks.front import Request, answer_webhook, mount
 from bot.webhooks.signatures import verify_shared_token
-from bot.webhooks.delivery import Delivery, rules_for
 from jobs.access.hook_secrets import normalize_path
 from jobs.settings import Settings, SettingsError
-from bot.state import get_hook_secrets, get_settings
 
+PATH = "/webhooks/gitlab"
 bp = Blueprint("gitlab_webhook", __name__)
+bp.record_once(lambda setup: mount(setup.app, PATH, receive_gitlab))
 _KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EVENT = re.compile(r"^[A-Za-z ]{1,64}$")
 PROJECT_WINDOW = 64 * 1024  # GitLab sends "project" right after "user"; a hook that moves it past this is refused
@@ -31,13 +34,13 @@ _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def delivery_id(headers, body: bytes) -> str:
+def delivery_id(req: Request, body: bytes) -> str:
     """Idempotency-Key when GitLab sends it, else the event UUID plus a hash of the body, else the hash alone."""
-    key = headers.get("Idempotency-Key", "").strip()
+    key = req.header("Idempotency-Key").strip()
     if key:
         return key
     digest = hashlib.sha256(body).hexdigest()[:32]
-    uuid = headers.get("X-Gitlab-Event-UUID", "").strip()
+    uuid = req.header("X-Gitlab-Event-UUID").strip()
     return f"{uuid}:{digest}" if uuid else f"body:{digest}"
 
 
@@ -78,28 +81,27 @@ def project_path_in(head: bytes) -> str | None:
         return None
 
 
-@bp.post("/webhooks/gitlab")
-def receive_gitlab():
-    settings: Settings = get_settings()
-    event = request.headers.get("X-Gitlab-Event", "")
+def receive_gitlab(state: AppState, req: Request) -> Answer:
+    settings = state.settings
+    event = req.header("X-Gitlab-Event")
     try:
-        if not settings.gitlab_webhook_secret and not get_hook_secrets().exist():
-            abort(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET or "
-                       "`codexbot gitlab-hook-secret set PROJECT`")
-        head = read_head(request.stream, PROJECT_WINDOW)  # over MAX_CONTENT_LENGTH: 413 before any is read
+        if not settings.gitlab_webhook_secret and not state.hook_secrets.exist():
+            raise Refused(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET or "
+                               "`codexbot gitlab-hook-secret set PROJECT`")
+        head = read_head(req.stream, PROJECT_WINDOW)  # over MAX_WEBHOOK_BYTES: 413 before any is read
         project = project_path_in(head)
-        secrets = _secrets_of(project, settings, Delivery("gitlab", "", event))
+        secrets = _secrets_of(project, settings, Delivery(state, "gitlab", "", event))
     except redis.RedisError:
-        Delivery("gitlab", "", event).reject(503, "secrets unreadable", "the webhook secrets could not be read "
-                                             "(Redis is unavailable); please redeliver")
-    if not verify_shared_token(request.headers.get("X-Gitlab-Token"), secrets):
-        Delivery("gitlab", "", event).reject(401, "bad token", "X-Gitlab-Token is missing or wrong: check the "
-                                             "webhook's secret token (the project's own, when it has one)")
-    body = head + request.stream.read()
-    delivery = Delivery("gitlab", delivery_id(request.headers, body), event)
+        Delivery(state, "gitlab", "", event).reject(503, "secrets unreadable", "the webhook secrets could not be "
+                                                    "read (Redis is unavailable); please redeliver")
+    if not verify_shared_token(req.header("X-Gitlab-Token") or None, secrets):
+        Delivery(state, "gitlab", "", event).reject(401, "bad token", "X-Gitlab-Token is missing or wrong: check the "
+                                                    "webhook's secret token (the project's own, when it has one)")
+    body = head + req.body()
+    delivery = Delivery(state, "gitlab", delivery_id(req, body), event)
     if not _EVENT.match(event) or not _KEY.match(delivery.id):
         delivery.reject(400, "missing headers", "X-Gitlab-Event is required, and Idempotency-Key must be a plain id")
-    payload = delivery.json_body(body)
+    payload = delivery.json_body(body, req.content_type)
     named = payload.get("project")
     named = named.get("path_with_namespace") if isinstance(named, dict) else None
     if (named if isinstance(named, str) else None) != project:
@@ -109,6 +111,13 @@ def receive_gitlab():
     if isinstance(result, Ignored):
         return delivery.answer(200, {"ignored": result.reason})
     return delivery.accept(result, settings)
+
+
+@bp.post(PATH)
+def receive_gitlab_in_flask():
+    """Reached only when the front door is not in front (an app whose wsgi_app was replaced after it)."""
+    answer = answer_webhook(receive_gitlab, get_state(), request.environ)
+    return Response(answer.body, answer.status, content_type=answer.content_type)
 
 
 def _secrets_of(project: str | None, settings: Settings, delivery: Delivery) -> tuple[str, ...]:
@@ -122,7 +131,7 @@ def _secrets_of(project: str | None, settings: Settings, delivery: Delivery) -> 
     if not plain:
         delivery.reject(400, "not a project path", "project.path_with_namespace is not a GitLab project path")
     try:
-        own = get_hook_secrets().secrets_for(project)
+        own = delivery.state.hook_secrets.secrets_for(project)
     except SettingsError as exc:  # stored with another CODEXBOT_SECRET_KEY: the shared secret must not stand in
         delivery.reject(401, "secret unusable", str(exc))
     return own or settings.gitlab_webhook_secret
