@@ -2,7 +2,8 @@
 
 Private Redis, emulated GitHub (--forge gitlab: GitLab) with a repository whose test fails, web server, worker; a
 user comments "/codex fix the failing test"; it prints the pull request, its diff, tests before and after, the run
-page (exit 0 only if that request's tests pass). OPENAI_API_KEY picks a real model, else a recorded script answers.
+page (exit 0 only if that request's tests pass). OPENAI_BASE_URL or OPENAI_API_KEY picks a real model (with every
+CODEXBOT_ model and limit setting of the environment), else a recorded script answers.
 In a terminal (or --serve) it all keeps running, typed lines become the user's comments (--pr: on the PR), ^C stops.
 """
 
@@ -19,17 +20,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import quote
 
 import redis
 
 from jobs.access.api_tokens import ApiTokens
 from jobs.records.runs import Run, load_run, read_log
+from jobs.settings import env_name
 from tests import sample_repo
 from tests.emulators import github_oauth, gitlab_oauth
 from tests.emulators.github_git import branch_head
 from tests.services import RedisServer
-from tests.stack import Stack
+from tests.stack import REAL_MODEL_SETTINGS, Stack
 
 TIMEOUT = 600
 SERVE_SECONDS = 12 * 3600  # a demo left open overnight stops by itself
@@ -240,18 +243,32 @@ def main() -> int:
         return 130
 
 
+def model_choice(environ: Mapping[str, str]) -> tuple[bool, dict[str, str]]:
+    """A real model when OPENAI_API_KEY or OPENAI_BASE_URL is set, with every model and limit setting of the
+    environment (CODEXBOT_MODEL, _MODEL_API, _MODEL_MAX_TOKENS, _CONTEXT_TOKENS, _AGENT_SECONDS, …: the Stack
+    reads them); a local server without a key gets a placeholder, as `codexbot run` gives it. Else the emulator."""
+    key, base_url = environ.get("OPENAI_API_KEY", ""), environ.get("OPENAI_BASE_URL", "")
+    if not (key or base_url):
+        print("Model: a recorded script of model answers (set OPENAI_BASE_URL or OPENAI_API_KEY for a real one)")
+        return False, {}
+    chosen = {f"{env_name(name)}={environ[env_name(name)]}" for name in REAL_MODEL_SETTINGS
+              if not name.startswith("openai_") and environ.get(env_name(name))}
+    print(f"Model: the real one at {base_url or 'api.openai.com'} ({', '.join(sorted(chosen)) or 'defaults'})")
+    return True, {} if key else {"openai_api_key": "local"}
+
+
 def demo(args, serve: bool) -> int:
-    real_model = bool(os.environ.get("OPENAI_API_KEY"))
-    print("Model: " + ("the real one at " + os.environ.get("OPENAI_BASE_URL", "api.openai.com") if real_model
-                       else "a recorded script of model answers (set OPENAI_API_KEY to use a real model)"))
+    real_model, model_settings = model_choice(os.environ)
     workdir = Path(tempfile.mkdtemp(prefix="codexbot-demo-"))
-    oauth = {f"{name}_client_{part}": value for name in ("github", "gitlab") for part, value in zip(("id", "secret"), OAUTH)}
+    overrides = {f"{name}_client_{part}": value for name in ("github", "gitlab")
+                 for part, value in zip(("id", "secret"), OAUTH)}
+    overrides.update(model_settings)  # over the model settings the Stack takes from the environment
     # SIGINT blocked (exec keeps it): Redis outlives a terminal's Ctrl-C, so the worker stops while it is up
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     server = RedisServer().start()
     try:  # a Ctrl-C pending since the line above arrives when unblocked, and Redis is stopped all the same
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        with Stack(server.url, workdir=workdir, real_model=real_model, overrides=oauth) as stack:
+        with Stack(server.url, workdir=workdir, real_model=real_model, overrides=overrides) as stack:
             forge = Forge(stack, args.forge)
             stack.gitlab.add_token(READER, sample_repo.REPO, scopes=("read_api", "read_repository"))
             stack.start_worker(workdir / "worker.log")
