@@ -1,12 +1,17 @@
-"""The context window a model server says it runs with, asked once: vLLM, llama.cpp's server, Ollama.
+"""The context window a model server says it runs with, asked once: vLLM, llama.cpp's server, Ollama, LM Studio,
+LiteLLM, OpenRouter.
 
-- vLLM lists `max_model_len` for each model in GET /v1/models (OpenRouter and LM Studio list
-  `context_length` / `loaded_context_length`).
+- vLLM lists `max_model_len` for each model in GET /v1/models (OpenRouter `context_length`).
 - llama.cpp's llama-server reports the window it was started with (`-c`) in GET /props, as
   `default_generation_settings.n_ctx` (per slot; older builds put `n_ctx` at the top).
 - Ollama runs with `num_ctx` from the model's parameters (POST /api/show), or else with its server default
   (OLLAMA_CONTEXT_LENGTH), which GET /api/ps shows as `context_length` once the model is loaded; its
   OpenAI-compatible API cannot change it and silently cuts longer prompts from the front.
+- LM Studio says it only in its own REST API, for a loaded model: `loaded_context_length` in GET /api/v0/models
+  (0.3.6 on), `loaded_instances[].config.context_length` in GET /api/v1/models (0.4 on); `max_context_length`
+  is what the model could take, not what it was loaded with, so it is not used.
+- A LiteLLM proxy lists `model_info.max_input_tokens` per deployment in GET /model/info (from its price map or
+  the proxy's config); the smallest of the model name's deployments is taken.
 - llama-cpp-python's server and OpenAI itself say nothing: CODEXBOT_CONTEXT_TOKENS stands.
 """
 
@@ -44,7 +49,7 @@ def ask_context_window(base_url: str, api_key: str, model: str) -> int | None:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {api_key}"
     root = server_root(base_url)
-    for ask in (_from_models_list, _from_llama_props, _from_ollama):
+    for ask in (_from_models_list, _from_llama_props, _from_ollama, _from_lm_studio, _from_litellm):
         try:
             window = ask(session, base_url.rstrip("/"), root, model)
         except (requests.RequestException, ValueError, TypeError, AttributeError):
@@ -89,3 +94,26 @@ def _from_ollama(session: requests.Session, base: str, root: str, model: str) ->
         if entry.get("name") in (model, f"{model}:latest") and isinstance(entry.get("context_length"), int):
             return entry["context_length"]
     return None
+
+
+def _from_lm_studio(session: requests.Session, base: str, root: str, model: str) -> int | None:
+    for entry in (_get(session, f"{root}/api/v0/models") or {}).get("data") or []:
+        if entry.get("id") == model and _positive(entry.get("loaded_context_length")):
+            return entry["loaded_context_length"]
+    for entry in (_get(session, f"{root}/api/v1/models") or {}).get("models") or []:
+        if entry.get("key") == model:
+            loaded = [(instance.get("config") or {}).get("context_length")
+                      for instance in entry.get("loaded_instances") or []]
+            return min(filter(_positive, loaded), default=None)
+    return None
+
+
+def _from_litellm(session: requests.Session, base: str, root: str, model: str) -> int | None:
+    listed = (_get(session, f"{root}/model/info") or {}).get("data") or []
+    windows = [(entry.get("model_info") or {}).get("max_input_tokens") for entry in listed
+               if entry.get("model_name") == model]
+    return min(filter(_positive, windows), default=None)
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

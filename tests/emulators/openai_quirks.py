@@ -6,6 +6,8 @@ Each quirk was seen on a real server (issue 22) or is documented by it:
   pydantic's multi-line "validation errors" text.
 - vLLM lists `max_model_len` in GET /v1/models and refuses (400) a request whose prompt plus answer cap
   exceeds it; llama.cpp's llama-server reports its window in GET /props; Ollama in POST /api/show.
+- LM Studio says the loaded window only in its own REST API (/api/v0/models, /api/v1/models); a LiteLLM
+  proxy lists `max_input_tokens` per deployment in GET /model/info.
 - FastAPI-based servers answer a route they do not have with 404 {"detail": "Not Found"}.
 - Without an answer cap, small local servers generate until the context is full.
 """
@@ -23,6 +25,9 @@ class ServerQuirks:
     max_model_len: int | None = None  # vLLM: listed in /v1/models, and prompt + cap must fit in it
     props_n_ctx: int | None = None  # llama.cpp's llama-server: GET /props
     ollama_num_ctx: int | None = None  # Ollama: the model's num_ctx parameter in POST /api/show
+    lm_studio_v0_ctx: int | None = None  # LM Studio 0.3: loaded_context_length in GET /api/v0/models
+    lm_studio_v1_ctx: int | None = None  # LM Studio 0.4: loaded_instances[].config.context_length, GET /api/v1/models
+    litellm_max_input: int | None = None  # LiteLLM: GET /model/info, two deployments (this and twice this)
     no_responses: bool = False  # POST /v1/responses is an unknown route
     uncapped_answer_tokens: int = 0  # without a cap, an answer reports this many completion tokens
 
@@ -76,7 +81,8 @@ def pydantic_error(index: int, value) -> str:
 
 
 def server_info_routes(quirks: ServerQuirks, path: str, method: str, body: bytes, model_ids: tuple) -> dict | None:
-    """The answer to a server's own question routes (/props, /api/show, /api/ps), or None when not played."""
+    """The answer to a server's own question routes (/props, /api/show, /api/ps, LM Studio's and LiteLLM's
+    model lists), or None when not played."""
     if path == "/props" and method == "GET" and quirks.props_n_ctx:
         return {"default_generation_settings": {"n_ctx": quirks.props_n_ctx}, "total_slots": 1}
     if path == "/api/show" and method == "POST" and quirks.ollama_num_ctx:
@@ -85,4 +91,22 @@ def server_info_routes(quirks: ServerQuirks, path: str, method: str, body: bytes
                 {"general.architecture": "qwen2", "qwen2.context_length": 32768}, "details": {"family": model}}
     if path == "/api/ps" and method == "GET" and quirks.ollama_num_ctx:
         return {"models": [{"name": model_id, "context_length": quirks.ollama_num_ctx} for model_id in model_ids]}
+    return _lm_studio_and_litellm(quirks, path, method, model_ids)
+
+
+def _lm_studio_and_litellm(quirks: ServerQuirks, path: str, method: str, model_ids: tuple) -> dict | None:
+    if method != "GET":
+        return None
+    if path == "/api/v0/models" and quirks.lm_studio_v0_ctx:
+        loaded = {"state": "loaded", "max_context_length": 131072, "loaded_context_length": quirks.lm_studio_v0_ctx}
+        return {"object": "list", "data": [{"id": model_id, "object": "model", "type": "llm", **loaded}
+                                           for model_id in model_ids]}
+    if path == "/api/v1/models" and quirks.lm_studio_v1_ctx:
+        return {"models": [{"type": "llm", "key": model_id, "max_context_length": 131072, "loaded_instances":
+                            [{"id": model_id, "config": {"context_length": quirks.lm_studio_v1_ctx}}]}
+                           for model_id in model_ids]}
+    if path == "/model/info" and quirks.litellm_max_input:
+        return {"data": [{"model_name": model_id, "litellm_params": {"model": f"ollama/{model_id}"},
+                          "model_info": {"max_input_tokens": quirks.litellm_max_input * factor, "max_tokens": 8192}}
+                         for model_id in model_ids for factor in (2, 1)]}
     return None

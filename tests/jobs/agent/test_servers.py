@@ -1,5 +1,5 @@
-"""The model servers people run (llama.cpp, llama-cpp-python, vLLM, Ollama, OpenRouter), played by the emulator:
-each test plays one quirk seen on a real server, through the real openai client."""
+"""The model servers people run (llama.cpp, llama-cpp-python, vLLM, Ollama, LM Studio, LiteLLM, OpenRouter), played
+by the emulator: each test plays one quirk seen on a real server, through the real openai client."""
 
 from __future__ import annotations
 
@@ -171,6 +171,9 @@ def test_a_server_without_the_responses_api_is_not_reported_as_a_missing_model()
     (ServerQuirks(max_model_len=4096), 4096),  # vLLM
     (ServerQuirks(props_n_ctx=8192), 8192),  # llama.cpp's llama-server
     (ServerQuirks(ollama_num_ctx=16384), 16384),  # Ollama
+    (ServerQuirks(lm_studio_v0_ctx=4096), 4096),  # LM Studio 0.3, the loaded model's window
+    (ServerQuirks(lm_studio_v1_ctx=6144), 6144),  # LM Studio 0.4
+    (ServerQuirks(litellm_max_input=12000), 12000),  # a LiteLLM proxy: the smaller of the name's two deployments
     (ServerQuirks(string_content=True), None),  # llama-cpp-python says nothing
 ])
 def test_the_context_window_is_taken_from_the_server_where_it_says(quirks, window):
