@@ -19,13 +19,14 @@ def strip_invisible(text: str) -> str:
     return unicodedata.normalize("NFC", kept)
 
 
-CommandKind = Literal["task", "help", "status", "cancel", "retry"]
-COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry")
+CommandKind = Literal["task", "help", "status", "cancel", "retry", "review", "fix-ci"]
+COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry", "review", "fix-ci")
 
 
 @dataclass(frozen=True)
 class Command:
-    """What a person asked for: a task text, or one of the control words."""
+    """What a person asked for: a task text, one of the control words, a review (text: its focus) or a repair
+    of a pull request's failing CI."""
 
     kind: CommandKind
     text: str = ""
@@ -63,7 +64,7 @@ class Trigger:
 
     forge: Literal["github", "gitlab"]
     event: str
-    source: Literal["comment", "label", "review", "api"]
+    source: Literal["comment", "label", "review", "api", "event"]  # event: a pull request opened, CI finished
     repo: str  # owner/name (GitLab: the project's path with namespace)
     repo_id: int
     number: int  # issue or pull/merge request number

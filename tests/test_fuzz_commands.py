@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from jobs.intake.commands import MAX_ATTEMPTS, MAX_TASK_CHARS, parse_command
+from jobs.intake.commands import CONTROL_WORDS, MAX_ATTEMPTS, MAX_TASK_CHARS, PULL_WORDS, parse_command
 from jobs.types import COMMAND_KINDS, Task, Trigger
 
 pytestmark = pytest.mark.abuse
@@ -74,7 +74,7 @@ def test_a_plain_task_comes_back_as_written(capsys):
     plain = st.text(st.characters(categories=["L", "N"], include_characters=" .,;:!?()'\""), min_size=1, max_size=200)
 
     @FUZZ
-    @given(task=plain.filter(lambda t: t.split()[:1] and t.split()[0].lower() not in ("help", "status", "cancel", "retry")))
+    @given(task=plain.filter(lambda t: t.split()[:1] and t.split()[0].lower() not in CONTROL_WORDS + PULL_WORDS))
     def check(task):
         command = parse_command(f"Some context first.\n\n/codex {task}\n", "/codex")
         expected = unicodedata.normalize("NFC", re.sub(r"[ \t]{2,}", " ", task)).strip()

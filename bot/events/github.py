@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from jobs.intake.commands import bare_command, issue_task, parse_command
+from jobs.intake.commands import as_task, bare_command, issue_task, parse_command
+from bot.events.github_pulls import from_check, from_pull_request
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
 
 # The events parse_github_event acts on; the webhook answers any other before reading its body.
-HANDLED_EVENTS = frozenset({"ping", "issue_comment", "issues", "pull_request_review", "pull_request_review_comment"})
+HANDLED_EVENTS = frozenset({"ping", "issue_comment", "issues", "pull_request_review", "pull_request_review_comment",
+                            "pull_request", "check_suite", "check_run"})
 
 
 def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
@@ -31,6 +33,10 @@ def parse_github_event(event: str, payload: dict[str, Any], rules: Rules) -> Tri
         return _from_review(payload, rules)
     if event == "pull_request_review_comment" and action == "created":
         return _from_review_comment(payload, rules)
+    if event == "pull_request":
+        return from_pull_request(payload, rules, _is_bot)
+    if event in ("check_suite", "check_run"):
+        return from_check(event, payload, rules)
     return Ignored(f"{event}{'.' + action if isinstance(action, str) else ''} is not acted on")
 
 
@@ -46,6 +52,8 @@ def _from_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     if command is None:
         return Ignored(f"no {rules.command} command in the comment")
     is_pr = issue.get("pull_request") is not None
+    if command.kind in ("review", "fix-ci") and not is_pr:
+        command = as_task(command, rules.command)
     if command.kind == "task" and not command.text:
         command = bare_command(command, _opt(issue, "title", str, "issue") or "", _opt(issue, "body", str, "issue") or "",
                                is_pr, rules.command)

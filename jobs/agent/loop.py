@@ -11,8 +11,8 @@ from jobs.agent.context import Context
 from jobs.agent.guard import RepeatGuard, cap_reply
 from jobs.agent.model import Model, ModelReply
 from jobs.agent.prices import DEFAULT_PRICES, Price, cost_of, find_price, unknown_price_note
-from jobs.agent.prompt import CUT_NUDGE, EMPTY_NUDGE, NUDGE, system_prompt, task_message
-from jobs.agent.tools import TOOLS, Toolbox
+from jobs.agent.prompt import CUT_NUDGE, EMPTY_NUDGE, NUDGE, RULES, system_prompt, task_message
+from jobs.agent.tools import Toolbox
 from jobs.agent.transcript import Transcript
 from jobs.sandbox import Sandbox, SandboxCancelled, SandboxError
 
@@ -59,19 +59,22 @@ class Agent:
 
     def __init__(self, model: Model, sandbox: Sandbox, limits: Limits,
                  on_event: Callable[[str], None] = lambda line: None, *,
-                 should_stop: Callable[[], str | None] | None = None, prices: Mapping[str, Price] | None = None):
+                 should_stop: Callable[[], str | None] | None = None, prices: Mapping[str, Price] | None = None,
+                 toolbox: Toolbox | None = None, rules: str = RULES):
+        """toolbox and rules: another job for the agent (a review offers read-only tools and its own rules)."""
         self.model, self.limits, self.on_event = model, limits, on_event
         self.should_stop = should_stop or (lambda: None)
         self.watch_calls = should_stop  # None: nothing can cancel, so model calls need no watching
         self.model_name = getattr(model, "model", type(model).__name__)
         self.price = find_price(self.model_name, DEFAULT_PRICES if prices is None else prices)
-        self.toolbox = Toolbox(sandbox)
+        self.toolbox, self.rules = toolbox or Toolbox(sandbox), rules
 
     def run(self, task: str, instructions: str = "", test_command: str | None = None) -> AgentResult:
         """Work on the task until finish or a limit; a ModelError still carries the partial result."""
         self.context = Context(self.context_budget())
         self.context.append({"role": "system",
-                             "content": system_prompt(instructions, test_command, self.limits.command_timeout)})
+                             "content": system_prompt(instructions, test_command, self.limits.command_timeout,
+                                                      self.rules)})
         self.context.append({"role": "user", "content": task_message(task)})
         self.transcript = Transcript(model=self.model_name, task=task, instructions=instructions,
                                      test_command=test_command, limits=asdict(self.limits))
@@ -137,7 +140,7 @@ class Agent:
         started = time.monotonic()
         try:
             with calls_until(self.deadline, self.watch_calls):  # a call ends with the agent's time, or a cancel
-                reply = self.model.complete(self.context.messages, TOOLS)
+                reply = self.model.complete(self.context.messages, self.toolbox.tools)
         except CallCancelled as cancel:
             self.steps = len(self.transcript.steps)
             raise Stopped(str(cancel), "cancelled") from cancel

@@ -31,9 +31,10 @@ EMPTY_NUDGE = "Your reply was empty. Call a tool to go on, or call finish with a
 _HTML_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
 
 
-def system_prompt(instructions: str = "", test_command: str | None = None, command_timeout: float = 600) -> str:
+def system_prompt(instructions: str = "", test_command: str | None = None, command_timeout: float = 600,
+                  rules: str = RULES) -> str:
     """The rules, then how to test, then the repository's AGENTS.md."""
-    parts = [RULES.format(timeout=command_timeout)]
+    parts = [rules.format(timeout=command_timeout)]
     if test_command:
         parts.append(f"The repository's tests run with: {test_command}")
     if instructions.strip():

@@ -65,6 +65,8 @@ def elide(text: str, limit: int = TOOL_OUTPUT_LIMIT) -> str:
 class Toolbox:
     """Runs the model's tool calls against one sandbox and its workspace."""
 
+    tools: list[dict] = TOOLS  # the schemas the model is offered; a subclass offers others
+
     def __init__(self, sandbox: Sandbox):
         self.sandbox = sandbox
         self.paths = WorkspacePaths(sandbox.workspace)
@@ -75,8 +77,9 @@ class Toolbox:
         try:
             if call.error:
                 raise ToolError(call.error)
-            if call.name not in TOOL_NAMES:
-                raise ToolError(f"there is no tool named {call.name!r}: use one of {', '.join(TOOL_NAMES)}")
+            names = [tool["function"]["name"] for tool in self.tools]
+            if call.name not in names:
+                raise ToolError(f"there is no tool named {call.name!r}: use one of {', '.join(names)}")
             return getattr(self, "_" + call.name)(call.arguments, timeout)
         except ToolError as error:
             problem = str(error)

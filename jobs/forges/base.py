@@ -61,6 +61,8 @@ class PullRequest:
     title: str
     body: str
     draft: bool = False
+    author: str = ""  # who opened it (login or username)
+    maintainer_can_modify: bool = False  # GitHub: the fork lets maintainers push to its branch
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from jobs.forges.base import (PERMISSIONS, Comment, ForgeConflict, ForgeError, F
                               PullRequest, Repository, ReviewComment, decode_text)
 from jobs.forges.retrying import ApiWatch, forge_retry, remint_once, retry_cut_off
 from jobs.forges.github_app import GitHubApp, InstallationAuth
+from jobs.forges.github_reviews import GitHubReviews
 from jobs.forges.github_shapes import (comment_of, detail_of, explain_error, latest_labeler, pull_of,
                                       review_comment_of)
 
@@ -26,7 +27,7 @@ SUMMARY_LIMIT = 65535  # GitHub refuses longer check run summaries with a 422
 CUT_NOTE = "\n\n… (cut to fit GitHub's limit)"
 
 
-class GitHubForge:
+class GitHubForge(GitHubReviews):
     """One repository on GitHub, seen through one App installation; enough thread safety for one job."""
 
     def __init__(self, app: GitHubApp, installation_id: int, repo: str, repo_id: int, *,

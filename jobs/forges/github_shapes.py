@@ -53,7 +53,9 @@ def pull_of(pull) -> PullRequest:
     head_repo = pull.head.repo.full_name if pull.head.repo is not None else None
     return PullRequest(number=pull.number, url=pull.html_url, head_branch=pull.head.ref,
                        head_repo=head_repo, head_sha=pull.head.sha, base_branch=pull.base.ref,
-                       state=pull.state, title=pull.title, body=pull.body or "", draft=bool(pull.draft))
+                       state=pull.state, title=pull.title, body=pull.body or "", draft=bool(pull.draft),
+                       author=pull.user.login if pull.user else "",
+                       maintainer_can_modify=bool(pull.maintainer_can_modify))
 
 
 def review_comment_of(comment) -> ReviewComment:

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgeUnavailable,
                               GitCredentials, Issue, PullRequest, Repository, decode_text)
 from jobs.forges.gitlab_shapes import (ADD_TOKEN, DESCRIPTION_LIMIT, EMOJI, ROLES, STATES, detail_of, explain_error,
-                                      is_draft_title, latest_label_actor, state_of)
+                                      is_draft_title, latest_label_actor, pull_of, state_of)
 from jobs.forges.retrying import ApiWatch, forge_retry
 
 
@@ -258,10 +258,7 @@ class GitLabForge:
                        url=f"{self.url}/{self.project_path}/-/{kind}/{number}#note_{note['id']}")
 
     def _pull(self, mr: dict) -> PullRequest:
-        return PullRequest(number=mr["iid"], url=mr["web_url"], head_branch=mr["source_branch"],
-                           head_repo=self._source_path(mr["source_project_id"]), head_sha=mr.get("sha") or "",
-                           base_branch=mr["target_branch"], state=state_of(mr["state"]), title=mr["title"],
-                           body=mr.get("description") or "", draft=bool(mr.get("draft")) or is_draft_title(mr["title"]))
+        return pull_of(mr, self._source_path(mr["source_project_id"]))
 
     def _source_path(self, project_id: int) -> str | None:
         """The source project's path; None for a fork the token cannot see (or that was deleted)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gitlab.exceptions import GitlabError
 
 from jobs.forges.base import (ForgeAuthError, ForgeConflict, ForgeError, ForgeNotFound, ForgePermissionError,
-                              ForgeUnavailable)
+                              ForgeUnavailable, PullRequest)
 
 # GitLab access levels (10 guest … 50 owner) as the GitHub roles the pipeline compares.
 ROLES = ((50, "admin"), (40, "maintain"), (30, "write"), (20, "triage"), (10, "read"))
@@ -36,6 +36,16 @@ def explain_error(error: GitlabError, action: str, missing: str) -> ForgeError:
         return ForgeUnavailable(f"GitLab answered {status} trying to {action}: it is rate limiting or "
                                 "having trouble, so retry the job in a few minutes")
     return ForgeError(f"GitLab refused to {action} ({status}: {detail}): fix what it names, then retry")
+
+
+def pull_of(mr: dict, head_repo: str | None) -> PullRequest:
+    """A merge request as the pipeline's PullRequest; head_repo is the source project's path."""
+    return PullRequest(number=mr["iid"], url=mr["web_url"], head_branch=mr["source_branch"], head_repo=head_repo,
+                       head_sha=mr.get("sha") or "", base_branch=mr["target_branch"], state=state_of(mr["state"]),
+                       title=mr["title"], body=mr.get("description") or "",
+                       draft=bool(mr.get("draft")) or is_draft_title(mr["title"]),
+                       author=(mr.get("author") or {}).get("username", ""),
+                       maintainer_can_modify=bool(mr.get("allow_collaboration")))
 
 
 def is_draft_title(title: str) -> bool:

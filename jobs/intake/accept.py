@@ -22,6 +22,7 @@ DELIVERY_TTL = 7 * 24 * 3600
 PIPELINE_FUNC = "jobs.run.pipeline.run_task"
 CONTROL_FUNC = "jobs.run.control.answer_control"  # named by string: the web process never imports the worker's code
 REPLY_FUNC = "jobs.run.control.reply_over_limit"
+PULL_FUNCS = {"review": "jobs.run.review.run_review", "fix-ci": "jobs.run.ci_repair.run_ci_repair"}
 REPLY_TIMEOUT = 300
 
 
@@ -51,7 +52,7 @@ def control_queue_name(name: str) -> str:
 
 def job_func(kind: str) -> str:
     """The job a run of this command kind is: a control answer never claims a workspace."""
-    return CONTROL_FUNC if kind in CONTROL_KINDS else PIPELINE_FUNC
+    return CONTROL_FUNC if kind in CONTROL_KINDS else PULL_FUNCS.get(kind, PIPELINE_FUNC)
 
 
 def queue_for(queues: dict[str, Queue], trigger: Trigger) -> Queue:

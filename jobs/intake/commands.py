@@ -10,6 +10,7 @@ from jobs.types import Command, strip_invisible
 MAX_TASK_CHARS = 20_000
 MAX_ATTEMPTS = 5
 CONTROL_WORDS = ("help", "status", "cancel", "retry")
+PULL_WORDS = ("review", "fix-ci")  # words that act on a pull request: `review [focus]`, `fix-ci`
 OPTIONS = ("attempts", "model", "fresh")
 FLAGS = ("fresh",)  # options without a value
 
@@ -62,6 +63,10 @@ def parse_command(body: str | None, word: str = "/codex") -> Command | None:
         if options:
             notes.append(f"options are not used by {word} {head.lower()}")
         return Command(kind=head.lower(), text=rest.strip(), notes=_unique(notes))  # type: ignore[arg-type]
+    word, _, focus = head.partition(" ")
+    if word.lower() in PULL_WORDS:
+        return _pull_command(word.lower(), "\n".join(p for p in (focus.strip(), rest.strip()) if p), options,
+                             notes, errors)
     text = "\n".join(part for part in (head, rest.strip()) if part)
     if len(text) > MAX_TASK_CHARS:
         errors.append(f"the task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}: put details in the issue")
@@ -72,6 +77,30 @@ def parse_command(body: str | None, word: str = "/codex") -> Command | None:
         return Command(kind="help", text=text[:MAX_TASK_CHARS], notes=_unique(notes), errors=_unique(errors))
     return Command(kind="task", text=text, attempts=attempts, model=model, fresh="fresh" in options,
                    notes=_unique(notes))
+
+
+def _pull_command(kind: str, text: str, options: dict[str, str], notes: list[str], errors: list[str]) -> Command:
+    """`review [focus]` (with `--model`), or `fix-ci`; the event parser turns either on an issue into a task."""
+    if kind == "fix-ci" and text:
+        notes.append("`fix-ci` takes no text: it works from the failing jobs' logs")
+        text = ""
+    if len(text) > MAX_TASK_CHARS:
+        errors.append(f"the focus is {len(text)} characters long; the limit is {MAX_TASK_CHARS}")
+    unused = sorted(set(options) - {"model"})
+    if unused:
+        notes.append(f"{', '.join('--' + o for o in unused)} is not used by {kind}")
+    _, model = _option_values({k: v for k, v in options.items() if k == "model"}, errors)
+    if errors:
+        return Command(kind="help", text=text[:MAX_TASK_CHARS], notes=_unique(notes), errors=_unique(errors))
+    return Command(kind=kind, text=text, model=model, notes=_unique(notes))  # type: ignore[arg-type]
+
+
+def as_task(command: Command, word: str) -> Command:
+    """A pull request command written on an issue: `review the docs` there is a task like any other."""
+    if command.kind == "fix-ci":
+        return Command(kind="help", notes=command.notes + (f"{word} fix-ci works on a pull request",))
+    text = f"review {command.text}".strip()
+    return Command(kind="task", text=text, model=command.model, notes=command.notes)
 
 
 def _take_options(line: str, notes: list[str], errors: list[str]) -> tuple[str, dict[str, str]]:

@@ -11,7 +11,7 @@ from jobs.settings import Settings
 from jobs.types import Trigger
 
 WINDOW_SECONDS = 3600
-COUNTED_KINDS = ("task", "retry")  # what starts an agent; help, status and cancel always answer
+COUNTED_KINDS = ("task", "retry", "review", "fix-ci")  # what starts an agent; help, status and cancel always answer
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,10 @@ class RateLimits:
         return cls(per_repo=s.rate_limit_repo, per_user=s.rate_limit_user)
 
     def applies_to(self, trigger: Trigger) -> bool:
-        return bool(self.per_repo or self.per_user) and trigger.command.kind in COUNTED_KINDS
+        # an event (a pull request opened, CI finished) is no one's request: most end without an agent, and the
+        # repository's own `[review] auto` and `[ci] fix_attempts` bound the rest
+        return bool(self.per_repo or self.per_user) and trigger.command.kind in COUNTED_KINDS \
+            and trigger.source != "event"
 
 
 def repo_key(trigger: Trigger) -> str:

@@ -31,6 +31,8 @@ class RepoConfig:
     agent_network: bool = False
     network_allow: tuple[str, ...] = ()  # [network] allow: domains fenced phases may reach besides the operator's
     protected_paths: tuple[str, ...] = ()  # [agent] protected_paths: globs the agent's changes to are reverted
+    review_auto: bool = False  # [review] auto: review every pull request a person opens or marks ready
+    ci_fix_attempts: int = 2  # [ci] fix_attempts: follow-up runs per codexbot pull request whose CI fails; 0: off
     instructions: str = ""  # AGENTS.md, filled in by the pipeline
     notes: tuple[str, ...] = field(default=())
 
@@ -47,6 +49,7 @@ def parse_repo_config(text: str | None) -> RepoConfig:
     test = _table(data, "test")
     agent = _table(data, "agent")
     network = _table(data, "network")
+    review, ci = _table(data, "review"), _table(data, "ci")
     commands = setup.get("commands", [])
     if not isinstance(commands, list) or not all(isinstance(c, str) and c.strip() for c in commands):
         raise RepoConfigError(f"{FILE_NAME}: [setup] commands must be a list of command strings")
@@ -78,6 +81,8 @@ def parse_repo_config(text: str | None) -> RepoConfig:
         agent_network=_bool(network, "agent", False, "[network] agent"),
         network_allow=tuple(dict.fromkeys(allow)),
         protected_paths=tuple(protected),
+        review_auto=_bool(review, "auto", False, "[review] auto"),
+        ci_fix_attempts=_int(ci, "fix_attempts", 2, 0, 10, "[ci] fix_attempts"),
     )
 
 

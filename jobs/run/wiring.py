@@ -121,11 +121,12 @@ def build_limits(s: Settings, config: RepoConfig) -> Limits:
 
 
 def build_agent(s: Settings, command: Command, config: RepoConfig, sandbox: Sandbox, on_event: Callable[[str], None],
-                should_stop: Callable[[], str | None]) -> Agent:
-    """`--model` on the command wins over CODEXBOT_MODEL; the repository's max_steps over the default."""
+                should_stop: Callable[[], str | None], **role) -> Agent:
+    """`--model` on the command wins over CODEXBOT_MODEL; the repository's max_steps over the default. `role`:
+    another job's toolbox and rules (a review's)."""
     model = build_model(s, command.model or s.model, s.openai_api_key, on_event)
     return Agent(model, sandbox, build_limits(s, config), on_event=on_event, should_stop=should_stop,
-                 prices=parse_prices(s.model_prices))
+                 prices=parse_prices(s.model_prices), **role)
 
 
 def network_policy(s: Settings, config: RepoConfig, log: Callable[[str], None] | None = None) -> FencePolicy:

@@ -9,6 +9,7 @@ import tempfile
 from . import github_git as git
 from .github_auth import FULL_PERMISSIONS, generate_app_key, mint_token, sign_app_jwt
 from .faults import Faults
+from .github_ci import CI
 from .github_dispatch import Dispatcher
 from .github_shapes import Shapes
 from .github_state import GitHubState
@@ -38,6 +39,7 @@ class GitHubEmulator:
         self.manifests: dict[str, dict] = {}  # one-time codes of the manifest flow
         self.converted: list[dict] = []  # manifests turned into an App
         self.reviews = Reviews(self.state)
+        self.ci = CI(self)  # other Apps' checks, statuses and job logs; emu.ci.suite_completed delivers
         self.pushes: list[dict] = []
         self.errors: list[str] = []
         self.webhooks = WebhookSender(app_id)
@@ -89,9 +91,13 @@ class GitHubEmulator:
         return self.state.add_repo(full_name, default_branch, path)
 
     def commit_files(self, repo: str, branch: str, files: dict[str, str | bytes],
-                     message: str = "Update files") -> str:
-        """Commits on `branch` of the bare repository (creating it), as a push would; returns the sha."""
-        return git.commit_files(self.state.repo(repo)["path"], branch, files, message)
+                     message: str = "Update files", start: str | None = None) -> str:
+        """Commits on `branch` of the bare repository, as a push would; returns the sha. A new branch starts
+        at `start` (a branch or sha of the repository), or with no history when it is None."""
+        path = self.state.repo(repo)["path"]
+        if start is not None and git.branch_head(path, branch) is None:
+            git.set_ref(path, f"refs/heads/{branch}", git.run_git(path, "rev-parse", start).stdout.decode().strip())
+        return git.commit_files(path, branch, files, message)
 
     def add_installation(self, installation_id: int, repos: list[str], account: str | None = None,
                          permissions: dict | None = None) -> dict:
@@ -226,6 +232,13 @@ class GitHubEmulator:
         payload = {"action": "created", **self._pull_context(record, number, user),
                    "comment": comment_shape(self.url, record, comment, self.shapes.user)}
         return self.webhooks.send("pull_request_review_comment", payload)
+
+    def pull_event_as(self, login: str, repo: str, number: int, action: str = "opened") -> Delivery:
+        """Deliver `pull_request` with action ("opened", "ready_for_review", …) for a pull request made with
+        open_pull, as GitHub sends it when login opens it."""
+        record, user = self.state.repo(repo), self.state.add_user(login)
+        payload = {"action": action, "number": number, **self._pull_context(record, number, user)}
+        return self.webhooks.send("pull_request", payload)
 
     def review_replies(self, comment_id: int) -> list[dict]:
         """The replies on a review comment's thread, oldest first."""

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from .github_state import ApiError, GitHubState
 
 FULL_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write",
-                    "checks": "write", "metadata": "read"}
+                    "checks": "write", "actions": "read", "statuses": "read", "metadata": "read"}
 LEVELS = {"read": 1, "write": 2, "admin": 3}
 TOKEN_LIFETIME = 3600
 JWT_UNDECODABLE = "A JSON web token could not be decoded"

@@ -11,7 +11,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
-from . import github_api_app, github_api_issues, github_api_repo, github_manifests, github_oauth, github_reviews
+from . import (github_api_app, github_api_issues, github_api_repo, github_ci, github_manifests, github_oauth,
+               github_reviews)
 from . import github_git as git
 from .github_auth import Caller, identify, require
 from .github_http import Ctx, error_response, json_response
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 GIT_PATH = re.compile(r"^/(?P<owner>[^/]+)/(?P<name>[^/]+?)\.git(?P<rest>/.*)$")
 URL_MAP = Map(github_api_app.RULES + github_api_repo.RULES + github_api_issues.RULES + github_manifests.RULES
-              + github_reviews.RULES + github_oauth.RULES,
+              + github_reviews.RULES + github_oauth.RULES + github_ci.RULES,
               strict_slashes=False, merge_slashes=False)
 
 
@@ -80,6 +81,9 @@ class Dispatcher:
         except ApiError as error:
             raise _git_denial(error, f"{owner}/{name}")
         before = git.list_heads(repo["path"]) if pushing and rest == "/git-receive-pack" else None
+        if not pushing:
+            with self.emu.state.lock:
+                github_reviews.sync_pull_refs(self.emu, repo)
 
         def on_finish(returncode: int) -> None:
             if before is not None:

@@ -154,3 +154,30 @@ def _read_cgi_headers(stdout: BinaryIO) -> tuple[int, list[tuple[str, str]]]:
         else:
             headers.append((name, value.strip()))
     return status, headers
+
+
+def set_ref(git_dir: str, ref: str, sha: str, source_dir: str | None = None) -> None:
+    """Point ref at sha, first fetching sha's objects from source_dir (a fork) when it is another repository."""
+    if source_dir and source_dir != git_dir:
+        run_git(git_dir, "fetch", "--quiet", "--no-tags", source_dir, sha)
+    run_git(git_dir, "update-ref", ref, sha)
+
+
+def new_side_ranges(git_dir: str, base: str, head: str, path: str) -> list[tuple[int, int]]:
+    """The new side's line ranges (first, last) of the hunks of path in base...head, as GitHub's diff view
+    shows them (three lines of context): the lines a review comment may sit on."""
+    text = run_git(git_dir, "diff", "--no-renames", "-U3", f"{base}...{head}", "--", path).stdout.decode("utf-8",
+                                                                                                           "replace")
+    ranges = []
+    for line in text.split("\n"):
+        if line.startswith("@@ "):
+            new = line.split(" ")[2]  # +start,count
+            start, _, count = new[1:].partition(",")
+            count = int(count) if count else 1
+            if count:
+                ranges.append((int(start), int(start) + count - 1))
+    return ranges
+
+
+def path_changed(git_dir: str, old: str, new: str, path: str) -> bool:
+    return run_git(git_dir, "diff", "--quiet", old, new, "--", path, check=False).returncode != 0

@@ -23,7 +23,13 @@ def test_corpus_is_there():
 
 @pytest.mark.parametrize("path", GITHUB_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_corpus_payload_parses_as_it_is(path):
-    result = parse_github_event(event_of(path), load_corpus("github", event_of(path), path.name), RULES)
+    payload = load_corpus("github", event_of(path), path.name)
+    result = parse_github_event(event_of(path), payload, RULES)
+    if event_of(path) == "pull_request" and payload["action"] == "opened":
+        # a person opened it: an automatic review, which the worker runs only if .codexbot.toml asks for it
+        assert isinstance(result, Trigger) and result.command.kind == "review" and result.source == "event"
+        assert result.author == payload["pull_request"]["user"]["login"] and result.is_pull_request
+        return
     # none of the published examples contains a /codex command or the codex label
     assert isinstance(result, Ignored) and result.reason
 

@@ -90,7 +90,7 @@ def test_ping_answers_200(client, name):
 
 
 def test_unhandled_events_answer_200_and_do_nothing(client, redis_conn):
-    assert post(client, load_corpus("github", "pull_request", "opened.json"), event="pull_request").status_code == 200
+    assert post(client, load_corpus("github", "pull_request", "closed.json"), event="pull_request").status_code == 200
     assert post(client, {"zen": "x"}, event="some_future_event").status_code == 200
     assert recorded_keys(redis_conn) == []
 
