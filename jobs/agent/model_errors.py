@@ -5,6 +5,8 @@ Known wordings (checked against each server's own messages):
 - llama.cpp's llama-server without templates: 500 "tools param requires --jinja flag"
 - Ollama, a model whose template has no tools: 400 "<model> does not support tools"
 - OpenRouter, no provider of the model takes tools: 404 "No endpoints found that support tool use"
+- LiteLLM, a provider that does not take a parameter (tool_choice, max_tokens): 400 "litellm.UnsupportedParamsError:
+  … does not support parameters: ['tool_choice'] … To drop unsupported params set `litellm.drop_params = True`"
 - FastAPI-based servers (llama-cpp-python, older vLLM) answer a missing route with 404 {"detail": "Not Found"},
   Ollama with "404 page not found", and a request that fails validation with 422 {"detail": [{"loc", "msg"}]}
   or, in llama-cpp-python, with a 500 carrying pydantic's "N validation errors for …" text.
@@ -97,6 +99,9 @@ def server_quirk(error: openai.APIError, model: str) -> str | None:
         return f"{model} does not support tools on this server: pick a model whose template has tools"
     if "no endpoints found that support tool use" in lower:
         return f"no provider of {model} on OpenRouter supports tool use: pick a model that lists tools"
+    if "unsupportedparamserror" in lower or "drop_params" in lower:
+        return (f"the LiteLLM proxy's provider for {model} does not take a parameter codexbot sends ({detail(error)}): "
+                "set drop_params: true under litellm_settings in the proxy's config")
     if "tool_choice" in lower and ("not support" in lower or "unsupported" in lower or "no endpoints" in lower):
         return f"the server refused tool_choice \"auto\" for {model}: {detail(error)}"
     return None

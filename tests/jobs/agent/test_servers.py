@@ -149,6 +149,10 @@ def test_a_long_server_error_is_one_short_line_on_each_retry():
     (error(404, "No endpoints found that support tool use. To learn more about provider routing, visit: "
                 "https://openrouter.ai/docs/provider-routing"),
      "no provider of gpt-emulator on OpenRouter supports tool use: pick a model that lists tools"),
+    (error(400, "litellm.UnsupportedParamsError: deepinfra does not support parameters: ['tool_choice'], for "
+                "model=gpt-emulator. To drop these, set `litellm.drop_params=True` or for proxy:\n\n`litellm_settings:"
+                "\n drop_params: true`\n."),
+     "the LiteLLM proxy's provider for gpt-emulator does not take a parameter codexbot sends (litellm.Unsupported"),
 ])
 def test_known_server_refusals_end_at_once_with_the_fix(answer, sentence):
     with OpenAIEmulator(script=[answer, "never"]) as emu:
