@@ -7,6 +7,8 @@ the same emulated GitHub, one warm worker, a zero-latency scripted model:
 - none: no setup at all (the floor: checkout, the tests on the base, the tracking comment).
 
 Cold runs say `--fresh` (setup runs); warm runs restore what the first run kept. Interleaved; medians.
+Each comment is posted to an idle worker: the previous run's job has ended (its workspace removed) and
+the store's background copies are done, so one run's tail is not counted in the next one's start.
 
     python bench/warm.py [--runs 5]
 """
@@ -23,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+import rq  # noqa: E402
 
 from bench.e2e import timed_script  # noqa: E402
 from tests import sample_repo  # noqa: E402
@@ -58,10 +63,21 @@ def first_request(stack: Stack, fresh: bool, timeout: float = 300) -> float:
             raise SystemExit("no model request within the timeout; see the worker log")
         time.sleep(0.005)
     elapsed = marks["first_model_request"] - start
-    while len(marks) < 2 and time.monotonic() < deadline:  # let the run finish before the next one starts
-        time.sleep(0.01)
-    time.sleep(1.0)
+    wait_idle(stack, deadline)
     return elapsed
+
+
+def wait_idle(stack: Stack, deadline: float) -> None:
+    """Until the worker has no job and no spare environment is still being copied in the background."""
+    conn = redis.Redis.from_url(stack.redis_url)
+    environments = Path(stack.settings.data_dir) / "environments"
+    while time.monotonic() < deadline:
+        busy = any(w.get_state() != "idle" for w in rq.Worker.all(connection=conn))
+        copying = any(p.name.endswith(".partial") for p in environments.glob("*/spares/*"))
+        if not busy and not copying and conn.llen(f"rq:queue:{stack.settings.queue}") == 0:
+            return
+        time.sleep(0.02)
+    raise SystemExit("the worker stayed busy past the timeout; see the worker log")
 
 
 def main() -> int:

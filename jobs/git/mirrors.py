@@ -1,6 +1,7 @@
 """A mirror of each repository in the data dir, so that a run's checkout costs its working tree, not its history.
 
-Under root: `<name>.git`, a bare mirror of the repository's branches, fetched with the run's read token;
+Under root: `<name>.git`, a bare mirror of the branches runs start from, each fetched (with the run's read
+token) when a run starts from it: never the branches runs pushed, so a warm fetch usually brings nothing;
 `locks/<name>.lock`, an flock held while a mirror is fetched or read (threads and worker processes on one
 machine take turns; eviction skips a locked mirror); in each mirror `codexbot-last-used` (touched on every
 use, for least-recently-used eviction) and `codexbot-snapshots/<sha>/`, a ready checkout of one commit.
@@ -103,7 +104,7 @@ class Mirrors:
         mirror = self.root / (name + MIRROR_SUFFIX)
         try:
             with repo_lock(self.root, name):
-                self._update(mirror, url, credentials)
+                self._update(mirror, url, credentials, branch)
                 sha = _tip(mirror, branch)
                 _copy_snapshot(_snapshot(mirror, sha), dest)
                 (mirror / LAST_USED).touch()
@@ -113,10 +114,10 @@ class Mirrors:
             raise
         return Checkout(dest, sha, _notes(dest))
 
-    def _update(self, mirror: Path, url: str, credentials: GitCredentials) -> None:
-        """Fetch into the mirror, or make it: in a side directory first, so a failed clone leaves nothing."""
+    def _update(self, mirror: Path, url: str, credentials: GitCredentials, branch: str) -> None:
+        """Fetch the branch into the mirror, or make it: in a side directory first, so a failed clone leaves nothing."""
         if mirror.is_dir():
-            _fetch(mirror, url, credentials)
+            _fetch(mirror, url, credentials, branch)
             _merge_packs(mirror)
             return
         partial = mirror.with_name(mirror.name + ".partial")
@@ -126,19 +127,27 @@ class Mirrors:
         with open(partial / "config", "a", encoding="utf-8") as config:
             config.write(MIRROR_CONFIG)
         try:
-            _fetch(partial, url, credentials)
+            _fetch(partial, url, credentials, branch)
         except WorkspaceError:
             shutil.rmtree(partial, ignore_errors=True)
             raise
         partial.rename(mirror)
 
 
-def _fetch(mirror: Path, url: str, credentials: GitCredentials) -> None:
-    """All branches, pruned; not tags or pull refs (forks' objects have no place in a run's checkout)."""
-    proc = git(mirror, "fetch", "--quiet", "--no-tags", "--prune", "--no-write-fetch-head", url,
-               "+refs/heads/*:refs/heads/*", credentials=credentials, check=False, timeout=FETCH_TIMEOUT)
-    if proc.returncode != 0:
-        raise WorkspaceError(explain_fetch_failure(proc.stderr))
+def _fetch(mirror: Path, url: str, credentials: GitCredentials, branch: str) -> None:
+    """The one branch the run starts from (with protocol v2 the forge lists only that ref); not tags, pull refs
+    (forks' objects have no place in a run's checkout) or the branches earlier runs pushed."""
+    if not branch or any(c in branch for c in ":*?[\\ ~^") or not branch.isprintable():
+        raise WorkspaceError(f"{branch!r} is not a branch name git accepts")
+    ref = f"refs/heads/{branch}"
+    proc = git(mirror, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, f"+{ref}:{ref}",
+               credentials=credentials, check=False, timeout=FETCH_TIMEOUT)
+    if proc.returncode == 0:
+        return
+    if "couldn't find remote ref" in proc.stderr:
+        git(mirror, "update-ref", "-d", ref, check=False)  # deleted on the forge: not in the mirror either
+        raise WorkspaceError(f"the branch {branch} does not exist in the repository")
+    raise WorkspaceError(explain_fetch_failure(proc.stderr))
 
 
 def _merge_packs(mirror: Path) -> None:

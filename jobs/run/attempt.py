@@ -189,10 +189,10 @@ def _run_agent(plan: AttemptPlan, command: str | None, agent: Agent, events: Att
 
 def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_state: GitState) -> None:
     """The environment kept for this key, else the setup commands (and the environment they made, kept)."""
-    config, key = plan.config, None
+    config, key, home = plan.config, None, _home(sandbox)
     if plan.environments is not None and config.setup_commands and config.setup_cache:
-        key = environment_key(plan.environment_scope, plan.workdir, config, toolchain())
-        saved = None if plan.fresh else plan.environments.restore(key, plan.workdir)
+        key = environment_key(plan.environment_scope, plan.workdir, config, _toolchain(plan))
+        saved = None if plan.fresh else plan.environments.restore(key, plan.workdir, home)
         if saved is not None:
             events.log(f"environment restored (key {key[:12]}…), setup skipped, saved {saved:.1f} s")
             return
@@ -200,7 +200,19 @@ def _set_up(plan: AttemptPlan, sandbox: Sandbox, events: AttemptEvents, git_stat
     run_setup_commands(sandbox, config, events.log, plan.setup_env)
     if key is not None and plan.keep_environment:
         take_back_git(plan.workdir, git_state)  # host git lists what setup made
-        plan.environments.save(key, plan.workdir, time.monotonic() - started, events.log)
+        plan.environments.save(key, plan.workdir, time.monotonic() - started, events.log, home)
+
+
+def _home(sandbox: Sandbox) -> Path | None:
+    """The sandbox's home on the host when it keeps one for its lifetime (bubblewrap's; the development
+    sandbox makes one per command): what setup leaves there (pip's and npm's caches) is kept too."""
+    home = getattr(sandbox, "home", None)
+    return getattr(home, "path", None)
+
+
+def _toolchain(plan: AttemptPlan) -> str:
+    """The toolchain's versions, asked once per upgrade and kept beside the environments."""
+    return toolchain(plan.environments.root if plan.environments is not None else None)
 
 
 def _baseline_tests(plan: AttemptPlan, command: str | None, sandbox: Sandbox, events: AttemptEvents, git_state: GitState
@@ -209,7 +221,7 @@ def _baseline_tests(plan: AttemptPlan, command: str | None, sandbox: Sandbox, ev
     is put back afterwards (reports, caches and files the tests wrote are not the agent's change)."""
     if command is None or not plan.config.test_baseline:
         return None
-    key = baseline_key(plan.environment_scope, plan.base_sha, command, plan.config, toolchain())
+    key = baseline_key(plan.environment_scope, plan.base_sha, command, plan.config, _toolchain(plan))
     kept = plan.environments.baseline(key) if plan.environments is not None and not plan.fresh else None
     if kept is not None:
         events.log(f"before the change (kept for {plan.base_sha[:12]}), " + kept.summary())

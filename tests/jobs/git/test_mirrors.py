@@ -72,6 +72,21 @@ def test_warm_checkout_fetches_into_the_same_mirror_instead_of_cloning_again(gh,
     assert mirror.stat().st_ino == inode and (tmp_path / "w1" / "a.txt").read_text() == "one\n"
 
 
+def test_a_warm_checkout_fetches_only_its_branch_not_what_runs_pushed(gh, tmp_path):
+    mirrors = Mirrors(tmp_path / "mirrors")
+    mirrors.checkout(url(gh), "gh/3", creds(gh), "main", tmp_path / "w1")
+    mirror = tmp_path / "mirrors" / f"{mirror_name('gh/3')}.git"
+    packs = sorted((mirror / "objects" / "pack").iterdir())
+    gh.commit_files(REPO, "codex/pushed-by-a-run", {"c.txt": "a run's change\n"}, start="main")
+    mirrors.checkout(url(gh), "gh/3", creds(gh), "main", tmp_path / "w2")
+    assert sorted((mirror / "objects" / "pack").iterdir()) == packs  # nothing was downloaded
+    branches = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=mirror, capture_output=True,
+                              text=True, check=True).stdout.split()
+    assert branches == ["refs/heads/main"]
+    pushed = mirrors.checkout(url(gh), "gh/3", creds(gh), "codex/pushed-by-a-run", tmp_path / "w3")
+    assert (pushed.path / "c.txt").read_text() == "a run's change\n"
+
+
 def test_token_is_never_written_to_the_mirror_or_the_checkout(gh, tmp_path):
     read = creds(gh)
     Mirrors(tmp_path / "mirrors").checkout(url(gh), "gh/1", read, "main", tmp_path / "w")
