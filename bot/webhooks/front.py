@@ -47,10 +47,32 @@ class Request:
         return self._stream
 
     def body(self) -> bytes:
+        """The whole body. With a Content-Length it is read from the server's input in one call: werkzeug's
+        chunked reading of it was a fifth of a delivery's time under granian."""
+        length = self.environ.get("CONTENT_LENGTH", "")
+        if self._stream is None and length.isdigit() and int(length) <= MAX_WEBHOOK_BYTES:
+            return _read_exactly(self.environ["wsgi.input"], int(length))
         try:
-            return self.stream.read()
-        except HTTPException as exc:  # a body without a length that runs past the limit
+            data = self.stream.read()
+            if not length and getattr(self.stream, "is_exhausted", False):
+                self.stream.read(1)  # a body of unknown length that reached the limit: werkzeug raises 413
+            return data
+        except HTTPException as exc:
             raise Refused(exc.code or 400, exc.description or exc.name) from None
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    """`size` bytes, or fewer when the client stopped sending (a read may return less than asked)."""
+    data = stream.read(size)
+    if len(data) >= size or not data:
+        return data
+    parts = [data]
+    while size > (got := sum(map(len, parts))):  # each turn reads at least one byte or ends
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def answer_webhook(handler: Handler, state: AppState, environ: dict) -> Answer:
