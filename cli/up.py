@@ -20,7 +20,7 @@ from jobs.host.redis_server import RedisPlan, plan_redis, wait_ready
 from jobs.settings import Settings, SettingsError, load_settings, require_web_settings
 from jobs.host.supervisor import ChildSpec, Supervisor
 
-READY_SECONDS = 60  # gunicorn imports the app and binds; on a loaded machine this takes a while
+READY_SECONDS = 60  # the web server builds the app and binds; on a loaded machine this takes a while
 
 
 @click.command("up")
@@ -150,7 +150,7 @@ def _safe_url(url: str) -> str:
 def _port_is_free(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is no conflict
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server binds: TIME_WAIT is no conflict
         try:
             sock.bind((host, port))
         except OSError:

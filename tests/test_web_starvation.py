@@ -3,7 +3,7 @@
 
 Every live log still gets its lines: live over Server-Sent Events, or, over the cap, a 503 with Retry-After and
 then polling as the run page's script does (the same URL asked for JSON). Everything runs against a real
-redis-server, real gunicorn and real HTTP on 127.0.0.1; every client has a deadline.
+redis-server, the real web server and real HTTP on 127.0.0.1; every client has a deadline.
 """
 
 from __future__ import annotations
