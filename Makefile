@@ -12,7 +12,7 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) demo.py --forge $(FORGE)
+	$(PY) demo.py --forge $(FORGE) $(if $(SCENARIO),--scenario $(SCENARIO))
 
 bench: setup
 	$(PY) bench/webhook.py

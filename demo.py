@@ -5,6 +5,8 @@ user comments "/codex fix the failing test"; it prints the pull request, its dif
 page (exit 0 only if that request's tests pass). OPENAI_BASE_URL or OPENAI_API_KEY picks a real model (with every
 CODEXBOT_ model and limit setting of the environment), else a recorded script answers.
 In a terminal (or --serve) it all keeps running, typed lines become the user's comments (--pr: on the PR), ^C stops.
+--scenario review: alice asks `/codex review` on her pull request; --scenario ci: codexbot's pull request fails CI
+and is repaired (tests/demo_scenarios.py).
 """
 
 from __future__ import annotations
@@ -26,15 +28,14 @@ from urllib.parse import quote
 import redis
 
 from jobs.access.api_tokens import ApiTokens
-from jobs.records.runs import Run, load_run, read_log
 from jobs.settings import env_name
-from tests import sample_repo
+from tests import demo_scenarios, sample_repo
+from tests.demo_scenarios import print_log, show_flow
 from tests.emulators import github_oauth, gitlab_oauth
 from tests.emulators.github_git import branch_head
 from tests.services import RedisServer
 from tests.stack import REAL_MODEL_SETTINGS, Stack
 
-TIMEOUT = 600
 SERVE_SECONDS = 12 * 3600  # a demo left open overnight stops by itself
 TICK = 0.3
 READER = "glpat-demo-reader-token-0123456789"
@@ -86,38 +87,6 @@ class Forge:
             return url, f"PRIVATE-TOKEN: {READER}", ""
         url = f"{self.emu.url}/repos/{sample_repo.REPO}/pulls/{number}"
         return url, f"Authorization: Bearer {self.reader_credentials()[1]}", "application/vnd.github.diff"
-
-
-def run_tests_at(forge: Forge, ref: str, workdir: Path) -> tuple[int, str]:
-    """Clone the emulated repository at ref (as a reader) and run its tests, as a person would."""
-    user, token = forge.reader_credentials()
-    dest = workdir / f"check-{ref.replace('/', '-')}"
-    helper = f"!f() {{ echo username={user}; echo password={token}; }}; f"
-    subprocess.run(["git", "-c", f"credential.helper={helper}", "clone", "-q", "--branch", ref,
-                    f"{forge.emu.url}/{sample_repo.REPO}.git", str(dest)], check=True, timeout=120)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=dest,
-                          capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
-
-
-def print_log(conn: redis.Redis, run_id: str, seen: int, prefix: str = "    ") -> tuple[int, Run | None]:
-    """Print the run's log lines after the first `seen`; the lines printed in all, and the run once it has ended."""
-    lines = read_log(conn, run_id, seen)
-    for line in lines:
-        print(prefix + line)
-    run = load_run(conn, run_id)
-    return seen + len(lines), run if run is not None and run.is_final else None
-
-
-def follow(conn: redis.Redis, run_id: str) -> str:
-    """Print the run's log as it grows until the run ends; the run's final status."""
-    seen, deadline = 0, time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        seen, ended = print_log(conn, run_id, seen)
-        if ended is not None:
-            return ended.status
-        time.sleep(0.3)
-    return "timed out"
 
 
 class Session:
@@ -189,35 +158,6 @@ def print_open_now(stack: Stack, forge: Forge, conn: redis.Redis, link: str, req
               f"'{header}' " + (f"-H 'Accept: {accept}' {url}" if accept else f"{url}/diffs"))
 
 
-def show_flow(forge: Forge, conn: redis.Redis, workdir: Path) -> tuple[int, int, str]:
-    """The main job as a person sees it: exit code, issue number and run page link."""
-    code, before = run_tests_at(forge, "main", workdir)
-    print(f"Tests on main before:  {before}")
-    number = forge.open_issue()
-    print(f'\nalice comments "/codex fix the failing test" on {sample_repo.REPO}#{number}')
-    delivery = forge.comment(number, "/codex fix the failing test")
-    print(f"  webhook answered {delivery.status} {delivery.response.strip()}\n  run log:")
-    run_id = json.loads(delivery.response)["run_id"]
-    status = follow(conn, run_id)
-    run = load_run(conn, run_id)
-    print(f"\nRun {run_id}: {status}" + (f" ({run.error})" if run.error else ""))
-    tracking = next((body for _, _, body in forge.comments(number) if run_id in body and "[Run log](" in body), "")
-    link = tracking.split("[Run log](", 1)[1].split(")", 1)[0] if tracking else "(no tracking comment)"
-    requests_made = forge.change_requests()
-    if status != "succeeded" or not requests_made:
-        print(f"No {forge.kind}. Worker log: {workdir / 'worker.log'}\nRun page: {link}")
-        return 1, number, link
-    url, branch, _ = requests_made[0]
-    print(f"{forge.kind.capitalize()}: {url}  ({branch} → main)")
-    diff = subprocess.run(["git", "-C", forge.bare_repo(), "diff", "main", branch],
-                          capture_output=True, text=True, check=True).stdout
-    print("\n" + diff)
-    code, after = run_tests_at(forge, branch, workdir)
-    print(f"Tests on main before:        {before}\nTests on {branch} after: {after}")
-    print("Run page: " + link)
-    return (0 if code == 0 else 1), number, link
-
-
 def _stop_once(signum, frame) -> None:
     """Ctrl-C or SIGTERM: stop; a second one while the services shut down is ignored, so none is left behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -231,6 +171,8 @@ def main() -> int:
     parser.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
                         help="keep everything running after the flow (default: when standard output is a terminal)")
     parser.add_argument("--pr", action="store_true", help="post the typed comments on the pull (merge) request")
+    parser.add_argument("--scenario", choices=("task", "review", "ci"), default=os.environ.get("SCENARIO") or "task",
+                        help="task: /codex fix on an issue; review: /codex review on a pull request; ci: a CI repair")
     args = parser.parse_args()
     serve = sys.stdout.isatty() if args.serve is None else args.serve
     sys.stdout.reconfigure(line_buffering=True)
@@ -275,7 +217,11 @@ def demo(args, serve: bool) -> int:
             conn = redis.Redis.from_url(server.url)
             print(f"Emulated {args.forge}: {forge.emu.url}   codexbot: {stack.web.url}   Redis: {server.url}\n")
             try:
-                code, number, link = show_flow(forge, conn, workdir)
+                if args.scenario == "task":
+                    code, number, link = show_flow(forge, conn, workdir)
+                else:
+                    show = demo_scenarios.show_review if args.scenario == "review" else demo_scenarios.show_ci
+                    code, number, link = show(forge, conn, workdir, not real_model)
                 if serve:
                     serve_until_stopped(stack, forge, conn, link, number, args.pr)
                 return code
