@@ -9,7 +9,10 @@ Each quirk was seen on a real server (issue 22) or is documented by it:
 - LM Studio says the loaded window only in its own REST API (/api/v0/models, /api/v1/models); a LiteLLM
   proxy lists `max_input_tokens` per deployment in GET /model/info.
 - FastAPI-based servers answer a route they do not have with 404 {"detail": "Not Found"}.
-- Without an answer cap, small local servers generate until the context is full.
+- Without an answer cap, small local servers generate until the context is full. llama-cpp-python 0.3.36's
+  chatml-function-calling handler ignores the cap whenever tool_choice is "auto" (each of its inner completions
+  is made with max_tokens=None) and refuses stream=True with tools ("Automatic streaming tool choice is not
+  supported"): only the agent's time bounds such a call, and the server keeps generating after codexbot leaves.
 """
 
 from __future__ import annotations

