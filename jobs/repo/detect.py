@@ -1,14 +1,21 @@
 """Which command runs a repository's tests, found from its files the way a newcomer would: the `test` script of
-package.json (with the package manager its lockfile names), pytest or unittest layouts, go, cargo, make.
-`[test] command` in .codexbot.toml always wins. Files are read as hostile input: regular files only, capped."""
+package.json (with the package manager its lockfile names), tox or nox, pytest or unittest layouts, go, cargo,
+make. `[test] command` in .codexbot.toml always wins. Files are read as hostile input: regular files only, capped.
+
+tox and nox make a virtualenv per session and install into it, which needs the network the tests do not
+have; so they are chosen only when the sandbox has them (the system's, or the workspace's .venv) and setup
+already made their environments (`.tox/`, `.nox/`: `tox --notest`, `nox --install-only`). Otherwise the
+Python layout decides, as for any Python project."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
+from jobs.sandbox.base import SYSTEM_PATH
 from jobs.sandbox.files import PlantedFile, read_regular
 
 SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox", "target", "vendor"}
@@ -22,7 +29,7 @@ def detect_test_command(workdir: Path, configured: str | None) -> str | None:
     """The configured command, else the first ecosystem whose tests the repository has, else None."""
     if configured:
         return configured
-    for find in (_javascript, _python, _go, _cargo, _make):
+    for find in (_javascript, _tox, _nox, _python, _go, _cargo, _make):
         command = find(workdir)
         if command:
             return command
@@ -53,6 +60,35 @@ def _javascript(workdir: Path) -> str | None:
     if (workdir / "yarn.lock").is_file():
         return "yarn test"
     return "npm test"
+
+
+def _tox(workdir: Path) -> str | None:
+    configured = (_regular(workdir / "tox.ini") or "[tool.tox]" in (_read(workdir / "pyproject.toml") or "")
+                  or "[tox:tox]" in (_read(workdir / "setup.cfg") or ""))
+    if configured and _prepared(workdir, ".tox") and _in_sandbox(workdir, "tox"):
+        return "tox --skip-missing-interpreters true"  # the envs whose Python the system lacks are skipped
+    return None
+
+
+def _nox(workdir: Path) -> str | None:
+    if _regular(workdir / "noxfile.py") and _prepared(workdir, ".nox") and _in_sandbox(workdir, "nox"):
+        return "nox --reuse-existing-virtualenvs --no-install --no-error-on-missing-interpreters"
+    return None
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _prepared(workdir: Path, folder: str) -> bool:
+    """Setup made the runner's environments: a real folder with at least one environment in it."""
+    path = workdir / folder
+    return path.is_dir() and not path.is_symlink() and any(True for _ in os.scandir(path))
+
+
+def _in_sandbox(workdir: Path, program: str) -> bool:
+    """The program is on the sandbox's PATH: in the workspace's virtualenv, or the system's."""
+    return os.path.lexists(workdir / ".venv" / "bin" / program) or shutil.which(program, path=SYSTEM_PATH) is not None
 
 
 def _python(workdir: Path) -> str | None:

@@ -15,7 +15,7 @@ from jobs.agent.loop import Agent, AgentResult
 from jobs.agent.model import ModelError
 from jobs.git import workspace
 from jobs.git.takeback import GitState, save_git_state, take_back_git
-from jobs.git.tree import put_back, tree_status
+from jobs.git.tree import put_back, tree_state
 from jobs.repo.delta import TestDelta, delta
 from jobs.repo.environment import baseline_key, environment_key
 from jobs.run.warm import Environments
@@ -227,7 +227,7 @@ def _baseline_tests(plan: AttemptPlan, command: str | None, sandbox: Sandbox, ev
         events.log(f"before the change (kept for {plan.base_sha[:12]}), " + kept.summary())
         return kept
     take_back_git(plan.workdir, git_state)  # setup ran in the sandbox: host git reads the tree only after
-    before = tree_status(plan.workdir)
+    before = tree_state(plan.workdir)
     tests = run_tests(sandbox, command, plan.config.test_timeout)
     take_back_git(plan.workdir, git_state)
     put_back(plan.workdir, before)

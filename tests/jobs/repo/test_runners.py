@@ -18,13 +18,14 @@ from jobs.repo.testing import detect_test_command, parse_counts
 EXPECTED = {"passed": 2, "failed": 1, "errors": 0, "skipped": 1}
 
 
-def run(project: Path, failing: str | None = None) -> tuple[str, dict]:
+def run(project: Path, failing: str | None = None, extra_env: dict | None = None) -> tuple[str, dict]:
     command = detect_test_command(project, None)
     assert command is not None
-    proc = subprocess.run(command, shell=True, cwd=project, capture_output=True, text=True, timeout=120,
+    proc = subprocess.run(command, shell=True, cwd=project, capture_output=True, text=True, timeout=300,
                           env={"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "CI": "true",
                                "HOME": str(project), "NO_COLOR": "1",
-                               "NODE_PATH": "/usr/share/nodejs"})  # where Debian's node packages live
+                               "NODE_PATH": "/usr/share/nodejs",  # where Debian's node packages live
+                               **(extra_env or {})})
     assert proc.returncode != 0, proc.stdout + proc.stderr  # one test fails
     if failing is not None:  # and the delta finds it by the name the runner printed
         assert failing_tests(proc.stdout + proc.stderr) == {failing}
@@ -82,6 +83,68 @@ def test_npm_test_with_mocha(tmp_path):
     files = {"package.json": json.dumps({"name": "sample", "scripts": {"test": "mocha"}}), "test/calc.js": MOCHA}
     command, counts = run(write(tmp_path, files), "calc")
     assert command == "npm test" and counts == EXPECTED
+
+
+PYTEST_SAMPLE = ("import pytest\n\ndef test_a(): pass\n\ndef test_b(): pass\n\ndef test_c(): assert 1 == 2\n\n"
+                 "@pytest.mark.skip\ndef test_d(): pass\n")
+TOX_INI = ("[tox]\nenvlist = py3\nskipsdist = true\n\n[testenv]\nsitepackages = true\ndeps =\n"
+           "commands = python -m pytest -q\n")
+NOXFILE = ("import nox\n\n\n@nox.session(venv_params=['--system-site-packages'])\ndef tests(session):\n"
+           "    session.run('python', '-m', 'pytest', '-q')\n")
+OFFLINE = {"PIP_NO_INDEX": "1", "VIRTUALENV_NO_DOWNLOAD": "1"}  # as in the sandbox's test phase: no network
+
+
+def prepare(project: Path, argv: list[str]) -> None:
+    """What the repository's setup would run (`tox --notest`, `nox --install-only`), offline."""
+    proc = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(project), **OFFLINE})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("tox", path="/usr/local/bin:/usr/bin") is None, reason="Debian's tox is not installed")
+def test_tox_runs_once_setup_made_its_environments_and_pytest_runs_before(tmp_path):
+    project = write(tmp_path, {"tox.ini": TOX_INI, "tests/test_calc.py": PYTEST_SAMPLE})
+    assert detect_test_command(project, None) == "python3 -m pytest -q"  # no .tox: tox would need the network
+    prepare(project, ["tox", "--notest"])
+    command, counts = run(project, "tests/test_calc.py::test_c", OFFLINE)
+    assert command.startswith("tox ") and counts == EXPECTED
+
+
+@pytest.mark.skipif(shutil.which("nox", path="/usr/local/bin:/usr/bin") is None, reason="Debian's nox is not installed")
+def test_nox_runs_once_setup_made_its_environments_and_pytest_runs_before(tmp_path):
+    project = write(tmp_path, {"noxfile.py": NOXFILE, "tests/test_calc.py": PYTEST_SAMPLE})
+    assert detect_test_command(project, None) == "python3 -m pytest -q"
+    prepare(project, ["nox", "--install-only"])
+    command, counts = run(project, "tests/test_calc.py::test_c", OFFLINE)
+    assert command.startswith("nox ") and counts == EXPECTED
+
+
+GO_TEST = ('package calc\n\nimport "testing"\n\nfunc TestA(t *testing.T) {}\nfunc TestB(t *testing.T) {}\n'
+           'func TestC(t *testing.T) { t.Fatal("1 != 2") }\nfunc TestD(t *testing.T) { t.Skip("later") }\n')
+
+
+@pytest.mark.skipif(shutil.which("go", path="/usr/local/bin:/usr/bin") is None, reason="Debian's golang-go is not installed")
+def test_go_test(tmp_path):
+    project = write(tmp_path, {"go.mod": "module example.com/calc\n\ngo 1.19\n", "calc_test.go": GO_TEST})
+    command, counts = run(project, "TestC", {"GOFLAGS": "-mod=mod", "GOPROXY": "off", "GOTOOLCHAIN": "local"})
+    assert command == "go test -v ./..." and counts == EXPECTED
+
+
+CARGO_LIB = ("#[cfg(test)]\nmod tests {\n    #[test]\n    fn a() {}\n    #[test]\n    fn b() {}\n    #[test]\n"
+             "    fn c() { assert_eq!(1, 2); }\n    #[test]\n    #[ignore]\n    fn d() {}\n}\n")
+
+
+@pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo is not installed")
+def test_cargo_test(tmp_path):
+    project = write(tmp_path, {"Cargo.toml": "[package]\nname = 'calc'\nversion = '0.1.0'\nedition = '2021'\n",
+                               "src/lib.rs": CARGO_LIB})
+    cargo = Path(shutil.which("cargo")).parent
+    toolchain = {"PATH": f"{cargo}:/usr/local/bin:/usr/bin:/bin", "CARGO_NET_OFFLINE": "true",
+                 **{k: os.environ[k] for k in ("RUSTUP_HOME", "CARGO_HOME") if k in os.environ}}
+    if "RUSTUP_HOME" not in toolchain and (Path.home() / ".rustup").is_dir():  # rustup's proxies find it by HOME
+        toolchain["RUSTUP_HOME"] = str(Path.home() / ".rustup")
+    command, counts = run(project, "tests::c", toolchain)
+    assert command == "cargo test" and counts == EXPECTED
 
 
 @pytest.mark.parametrize("files, command", [
