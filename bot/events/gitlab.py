@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jobs.intake.commands import bare_command, issue_task, parse_command
+from jobs.intake.commands import as_task, bare_command, issue_task, parse_command
+from bot.events.gitlab_pulls import from_merge_request, from_pipeline
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
@@ -20,8 +21,9 @@ def parse_gitlab_event(event: str, payload: dict[str, Any], rules: Rules) -> Tri
     if event == "Issue Hook":
         return _from_issue(payload, rules)
     if event == "Merge Request Hook":
-        action = _opt(_attributes(payload), "action", str, "object_attributes") or "update"
-        return Ignored(f"merge request {action}: merge requests start tasks through notes")
+        return from_merge_request(payload, rules, _is_bot, _trigger)
+    if event == "Pipeline Hook":
+        return from_pipeline(payload, _trigger)
     return Ignored(f"{event or 'an unnamed event'} is not acted on")
 
 
@@ -43,6 +45,8 @@ def _from_note(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     if command is None:
         return Ignored(f"no {rules.command} command in the note")
     is_mr = kind == "MergeRequest"
+    if command.kind in ("review", "fix-ci") and not is_mr:
+        command = as_task(command, rules.command)
     if command.kind == "task" and not command.text:
         command = bare_command(command, _opt(target, "title", str, "issue") or "",
                                _opt(target, "description", str, "issue") or "", is_mr, rules.command, "merge request")

@@ -15,10 +15,11 @@ from jobs.forges.base import (Comment, ForgeAuthError, ForgeConflict, ForgeError
                               GitCredentials, Issue, PullRequest, Repository, decode_text)
 from jobs.forges.gitlab_shapes import (ADD_TOKEN, DESCRIPTION_LIMIT, EMOJI, ROLES, STATES, detail_of, explain_error,
                                       is_draft_title, latest_label_actor, pull_of, state_of)
+from jobs.forges.gitlab_reviews import GitLabReviews
 from jobs.forges.retrying import ApiWatch, forge_retry
 
 
-class GitLabForge:
+class GitLabForge(GitLabReviews):
     """One GitLab project and one noteable: the issue, or the merge request when is_merge_request.
 
     GitLab numbers issues and merge requests separately (#1 and !1 both exist), so notes,

@@ -7,8 +7,10 @@ import shutil
 import tempfile
 
 from . import github_git as git
+from . import gitlab_reviews
 from .github_webhooks import Delivery
 from .faults import Faults
+from .gitlab_ci import CI
 from .gitlab_dispatch import Dispatcher
 from .gitlab_shapes import Shapes
 from .gitlab_state import MAINTAINER, GitLabState
@@ -32,6 +34,7 @@ class GitLabEmulator:
         self.pushes: list[dict] = []
         self.errors: list[str] = []
         self.webhooks = GitLabWebhookSender()
+        self.ci = CI(self)  # pipelines, jobs and traces; emu.ci.deliver(pipeline) sends the Pipeline Hook
         self.repos_root = tempfile.mkdtemp(prefix="gitlab-emulator-")
         self.faults = Faults(Dispatcher(self))  # tests script failures, stalls and dropped connections here
         self._server = BackgroundServer(self.faults)
@@ -95,20 +98,27 @@ class GitLabEmulator:
         return self.shapes.issue(record, issue)
 
     def open_merge_request(self, project: str, source_branch: str, title: str, target_branch: str = "main",
-                           description: str = "", author: str = "root") -> dict:
+                           description: str = "", author: str = "root", source_project: str | None = None) -> dict:
+        """A merge request from source_branch of the project, or of source_project (a fork made with create_project)."""
         record = self.state.project(project)
-        sha = git.branch_head(record["git_dir"], source_branch)
+        source = self.state.project(source_project) if source_project else record
+        sha = git.branch_head(source["git_dir"], source_branch)
         if sha is None:
             raise ValueError(f"Branch {source_branch!r} does not exist in {project}; make it with commit_files().")
         fields = {"title": title, "description": description, "source_branch": source_branch,
-                  "target_branch": target_branch, "sha": sha}
+                  "target_branch": target_branch, "sha": sha, **({"source_project": source} if source_project else {})}
         mr = self.state.open_noteable(record, "merge_requests", fields, self.state.add_user(author))
         return self.shapes.merge_request(record, mr)
 
     def commit_files(self, project: str, branch: str, files: dict[str, str | bytes],
-                     message: str = "Update files") -> str:
-        """Commits on `branch` (creating it), as a push would; returns the sha."""
-        return git.commit_files(self.state.project(project)["git_dir"], branch, files, message)
+                     message: str = "Update files", start: str | None = None) -> str:
+        """Commits on `branch`, as a push would; returns the sha. A new branch starts at `start` (a branch or sha
+        of the project), or with no history when it is None."""
+        git_dir = self.state.project(project)["git_dir"]
+        if start is not None and git.branch_head(git_dir, branch) is None:
+            sha = git.run_git(git_dir, "rev-parse", start).stdout.decode().strip()
+            git.set_ref(git_dir, f"refs/heads/{branch}", sha)
+        return git.commit_files(git_dir, branch, files, message)
 
     # reading what the bot did (GitLab's JSON shapes)
 
@@ -147,6 +157,18 @@ class GitLabEmulator:
         target = noteable if note_id is None else self.state.note(noteable, note_id)
         kind = "Note" if note_id is not None else ("MergeRequest" if merge_request else "Issue")
         return [self.shapes.award(a, target, kind) for a in target["awards"]]
+
+    def discussions(self, project: str, iid: int) -> list[dict]:
+        """The merge request's discussions as GitLab lists them (each plain note is one of its own)."""
+        record = self.state.project(project)
+        mr = self.state.noteable(record, "merge_requests", iid)
+        return [gitlab_reviews.discussion_shape(self, record, key, notes)
+                for key, notes in gitlab_reviews.discussions_of(self.state, mr)]
+
+    def resolve_discussion(self, username: str, project: str, iid: int, discussion_id: str) -> None:
+        mr = self.state.noteable(self.state.project(project), "merge_requests", iid)
+        notes = dict(gitlab_reviews.discussions_of(self.state, mr))[discussion_id]
+        gitlab_reviews.resolve_thread(self.state, notes, True, self.state.add_user(username))
 
     def commit_statuses(self, project: str, sha: str) -> list[dict]:
         """Every status posted for the commit, oldest first."""
@@ -200,6 +222,19 @@ class GitLabEmulator:
                    "changes": {"labels": {"previous": [self.shapes.hook_label(record, i) for i in previous],
                                           "current": labels}}}
         return self.webhooks.send("Issue Hook", payload)
+
+    def merge_request_event_as(self, username: str, project: str, iid: int, action: str = "open") -> Delivery:
+        """Deliver the Merge Request Hook of username opening ("open") or reopening ("reopen") the MR."""
+        return gitlab_reviews.merge_request_hook(self, username, project, iid, action)
+
+    def mark_ready_as(self, username: str, project: str, iid: int) -> Delivery:
+        """Take the "Draft:" off the MR's title, and deliver the update as GitLab does."""
+        mr = self.state.noteable(self.state.project(project), "merge_requests", iid)
+        title = mr["title"]
+        ready = title.split(":", 1)[1].strip() if title.lower().startswith("draft:") else title
+        self.state.update(mr, {"title": ready})
+        changes = {"draft": {"previous": True, "current": False}, "title": {"previous": title, "current": mr["title"]}}
+        return gitlab_reviews.merge_request_hook(self, username, project, iid, "update", changes)
 
     def redeliver(self, delivery_id: str) -> Delivery:
         """Resends a delivery as GitLab's "Resend request": same body, same Idempotency-Key."""

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from . import github_git as git
 from .gitlab_http import API_READ_SCOPES, Ctx, json_response
+from .gitlab_reviews import head_ref, mr_details, sync_merge_request_refs
 from .gitlab_state import DEVELOPER, GUEST, REPORTER, STATUS_EVENTS, ApiError, not_found
 
 EMOJI = ("thumbsup", "thumbsdown", "eyes", "rocket", "confused", "tada", "heart", "smile",
@@ -71,7 +72,8 @@ def _render(ctx: Ctx, project: dict, kind: str, record: dict) -> dict:
 
 def get_noteable(ctx: Ctx, project: str, kind: str, iid: str) -> Response:
     record, found = _noteable(ctx, project, kind, iid)
-    return json_response(_render(ctx, record, kind, found))
+    details = mr_details(ctx.emu, record, found) if kind == "merge_requests" else {}
+    return json_response({**_render(ctx, record, kind, found), **details})
 
 
 def list_notes(ctx: Ctx, project: str, kind: str, iid: str) -> Response:
@@ -184,7 +186,8 @@ def create_merge_request(ctx: Ctx, project: str) -> Response:
 def merge_request_diffs(ctx: Ctx, project: str, iid: str) -> Response:
     """GET …/merge_requests/:iid/diffs: one entry per changed file, its hunks without the git headers."""
     record, mr = _noteable(ctx, project, "merge_requests", iid)
-    base, head = mr["target_branch"], mr["source_branch"]
+    sync_merge_request_refs(ctx.emu, record)
+    base, head = mr["target_branch"], head_ref(mr)
     found = []
     for status, path in git.changed_paths(record["git_dir"], base, head):
         text = git.diff_between(record["git_dir"], base, head, path)

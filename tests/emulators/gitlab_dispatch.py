@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from . import github_git as git
-from . import gitlab_oauth
+from . import gitlab_ci, gitlab_oauth, gitlab_reviews
 from .gitlab_api import COMPILED
 from .gitlab_http import GIT_READ_SCOPES, GIT_WRITE_SCOPES, Caller, Ctx, error_response, identify, json_response
 from .gitlab_state import DEVELOPER, REPORTER, ApiError
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v4"
 GIT_PATH = re.compile(r"^/(?P<path>.+?)\.git(?P<rest>/.*)$")
+ROUTES = gitlab_oauth.COMPILED + gitlab_reviews.COMPILED + gitlab_ci.COMPILED + COMPILED
 NO_PROJECT = "The project you were looking for could not be found or you don't have permission to view it."
 
 
@@ -61,7 +62,7 @@ class Dispatcher:
         if not raw_path.startswith(API_PREFIX + "/"):
             raise ApiError(404, "404 Not Found")
         route = raw_path[len(API_PREFIX):]
-        for method, pattern, handler in gitlab_oauth.COMPILED + COMPILED:
+        for method, pattern, handler in ROUTES:
             match = pattern.match(route)
             if match and method == request.method:
                 values = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
@@ -75,6 +76,9 @@ class Dispatcher:
         pushing = service == "git-receive-pack"
         project = self._git_project(caller, path, pushing)
         before = git.list_heads(project["git_dir"]) if pushing and rest == "/git-receive-pack" else None
+        if not pushing:
+            with self.emu.state.lock:
+                gitlab_reviews.sync_merge_request_refs(self.emu, project)
 
         def on_finish(returncode: int) -> None:
             if before is not None:

@@ -55,10 +55,10 @@ class Shapes:
                 "references": {"short": f"#{iid}", "relative": f"#{iid}", "full": f"{path}#{iid}"}}
 
     def merge_request(self, project: dict, mr: dict) -> dict:
-        path, iid = project["path_with_namespace"], mr["iid"]
-        sha = self.resolve_sha(project, mr["source_branch"]) or mr["sha"]
+        path, iid, source = project["path_with_namespace"], mr["iid"], mr.get("source_project") or project
+        sha = self.resolve_sha(source, mr["source_branch"]) or mr["sha"]
         return {**self._noteable(project, mr), "source_branch": mr["source_branch"],
-                "target_branch": mr["target_branch"], "source_project_id": project["id"],
+                "target_branch": mr["target_branch"], "source_project_id": source["id"],
                 "target_project_id": project["id"], "sha": sha, "draft": _draft(mr), "work_in_progress": _draft(mr),
                 "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
                 "web_url": f"{self.url}/{path}/-/merge_requests/{iid}",
@@ -72,12 +72,15 @@ class Shapes:
                 "user_notes_count": len(record["note_ids"])}
 
     def note(self, project: dict, note: dict) -> dict:
-        noteable = note["noteable"]
-        return {"id": note["id"], "type": None, "body": note["body"], "attachment": None,
+        noteable, position = note["noteable"], note.get("position")
+        return {"id": note["id"], "type": note.get("type"), "body": note["body"], "attachment": None,
                 "author": self.user(note["author"]), "created_at": iso(note["created_at"]),
                 "updated_at": iso(note["updated_at"]), "system": False, "noteable_id": noteable["id"],
                 "noteable_type": _noteable_type(note["kind"]), "noteable_iid": noteable["iid"],
-                "project_id": project["id"], "resolvable": False, "confidential": False, "internal": False}
+                "project_id": project["id"], "resolvable": note.get("resolvable", False), "confidential": False,
+                "internal": False, **({"position": position} if position else {}),
+                **({"resolved": note["resolved"], "resolved_by": note["resolved_by"] and self.user(note["resolved_by"])}
+                   if note.get("resolvable") else {})}
 
     def award(self, award: dict, target: dict, awardable_type: str) -> dict:
         return {"id": award["id"], "name": award["name"], "user": self.user(award["user"]),
@@ -130,11 +133,12 @@ class Shapes:
                 "url": f"{self.url}/{project['path_with_namespace']}/-/issues/{issue['iid']}"}
 
     def hook_merge_request(self, project: dict, mr: dict) -> dict:
-        sha = self.resolve_sha(project, mr["source_branch"]) or mr["sha"]
+        source = mr.get("source_project") or project
+        sha = self.resolve_sha(source, mr["source_branch"]) or mr["sha"]
         path = project["path_with_namespace"]
         return {**self._hook_noteable(project, mr), "source_branch": mr["source_branch"],
-                "target_branch": mr["target_branch"], "source_project_id": project["id"],
-                "target_project_id": project["id"], "source": self.hook_project(project),
+                "target_branch": mr["target_branch"], "source_project_id": source["id"],
+                "target_project_id": project["id"], "source": self.hook_project(source),
                 "target": self.hook_project(project), "merge_status": "can_be_merged",
                 "detailed_merge_status": "mergeable", "work_in_progress": _draft(mr), "draft": _draft(mr),
                 "last_commit": {"id": sha, "url": f"{self.url}/{path}/-/commit/{sha}"},

@@ -29,7 +29,15 @@ def test_corpus_is_there():
 
 @pytest.mark.parametrize("path", GITLAB_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_corpus_payload_parses_as_it_is(path):
-    result = parse_gitlab_event(EVENTS[path.parent.name], load_corpus("gitlab", path.parent.name, path.name), RULES)
+    payload = load_corpus("gitlab", path.parent.name, path.name)
+    result = parse_gitlab_event(EVENTS[path.parent.name], payload, RULES)
+    if path.parent.name == "merge_request" and payload["object_attributes"]["action"] == "open":
+        # a person opened it: an automatic review, which the worker runs only if .codexbot.toml asks for it
+        assert isinstance(result, Trigger) and result.command.kind == "review" and result.source == "event"
+        assert result.author == payload["user"]["username"] and result.is_pull_request
+        assert result.number == payload["object_attributes"]["iid"]
+        return
+    # none of the published examples contains a /codex command or the codex label
     assert isinstance(result, Ignored) and result.reason
 
 
@@ -123,3 +131,74 @@ def test_malformed_payloads_raise_payload_error(breakage):
 def test_removing_the_codex_label_cancels():
     result = parse_gitlab_event("Issue Hook", labeled(["critical"], ["critical", "codex"]), RULES)
     assert isinstance(result, Trigger) and result.command.kind == "cancel"
+
+
+def merge_request(action="open", **attributes):
+    payload = copy.deepcopy(load_corpus("gitlab", "merge_request", "open.json"))
+    payload["object_attributes"].update(action=action, **attributes)
+    return payload
+
+
+def test_merge_request_review_on_open_and_reopen_but_not_drafts_closed_or_by_bots():
+    for action in ("open", "reopen"):
+        assert parse_gitlab_event("Merge Request Hook", merge_request(action), RULES).command.kind == "review"
+    assert "draft" in parse_gitlab_event("Merge Request Hook", merge_request(draft=True), RULES).reason
+    assert "not open" in parse_gitlab_event("Merge Request Hook", merge_request(state="closed"), RULES).reason
+    bot = merge_request()
+    bot["user"]["username"] = "project_14_bot_0123abcd"
+    assert "bot" in parse_gitlab_event("Merge Request Hook", bot, RULES).reason
+    for action in ("close", "merge", "approved"):
+        assert isinstance(parse_gitlab_event("Merge Request Hook", merge_request(action), RULES), Ignored)
+    edited = merge_request("update")
+    edited["changes"].pop("draft")  # the example's changes take the draft off; without that, an edit is no review
+    assert "update" in parse_gitlab_event("Merge Request Hook", edited, RULES).reason
+
+
+def test_merge_request_marked_ready_is_reviewed_and_marked_draft_is_not():
+    marked_draft = load_corpus("gitlab", "merge_request", "update.marked-draft.json")
+    assert isinstance(parse_gitlab_event("Merge Request Hook", marked_draft, RULES), Ignored)
+    ready = copy.deepcopy(marked_draft)
+    ready["object_attributes"].update(draft=False, work_in_progress=False, title="Update README.md")
+    ready["changes"] = {"draft": {"previous": True, "current": False}}
+    result = parse_gitlab_event("Merge Request Hook", ready, RULES)
+    assert isinstance(result, Trigger) and result.command.kind == "review" and result.number == 3
+    by_title = copy.deepcopy(ready)
+    by_title["changes"] = {"title": {"previous": "WIP: Update README.md", "current": "Update README.md"}}
+    assert parse_gitlab_event("Merge Request Hook", by_title, RULES).command.kind == "review"
+
+
+def pipeline(status="failed", branch="codex/3-abcdef12", builds=("failed",), **mr):
+    project = load_corpus("gitlab", "merge_request", "open.json")["project"]
+    return {"object_kind": "pipeline", "object_attributes": {"id": 31, "status": status, "url": "http://x/p/31"},
+            "merge_request": {"id": 1, "iid": 4, "title": "Fix", "source_branch": branch, "source_project_id": 1,
+                              "target_project_id": 1, "state": "opened", **mr},
+            "user": {"username": "project_1_bot_0123abcd"}, "project": project,
+            "builds": [{"name": f"job{i}", "status": s, "allow_failure": False} for i, s in enumerate(builds)]}
+
+
+def test_finished_pipeline_of_codexbots_merge_request_asks_for_a_ci_repair():
+    for status, builds in (("failed", ("success", "failed")), ("success", ("success",))):
+        result = parse_gitlab_event("Pipeline Hook", pipeline(status, builds=builds), RULES)
+        assert isinstance(result, Trigger), result
+        assert (result.command.kind, result.source, result.number) == ("fix-ci", "event", 4)
+        assert result.is_pull_request and result.author == "project_1_bot_0123abcd"
+
+
+def test_other_pipelines_ask_for_nothing():
+    assert "running" in parse_gitlab_event("Pipeline Hook", pipeline("running"), RULES).reason
+    assert "codexbot" in parse_gitlab_event("Pipeline Hook", pipeline(branch="feature"), RULES).reason
+    assert "codexbot" in parse_gitlab_event("Pipeline Hook", pipeline(state="merged"), RULES).reason
+    assert "fork" in parse_gitlab_event("Pipeline Hook", pipeline(source_project_id=2), RULES).reason
+    branch = pipeline()
+    branch["merge_request"] = None
+    assert "branch pipeline" in parse_gitlab_event("Pipeline Hook", branch, RULES).reason
+    own = parse_gitlab_event("Pipeline Hook", pipeline(builds=("success",)), RULES)
+    assert "no failing job" in own.reason  # only a commit status failed: codexbot's own, it may be
+
+
+def test_review_or_fix_ci_on_an_issue_note_is_a_task_or_help():
+    result = parse_gitlab_event("Note Hook", note("issue.json", "/codex review the docs"), RULES)
+    assert (result.command.kind, result.command.text) == ("task", "review the docs")
+    assert parse_gitlab_event("Note Hook", note("issue.json", "/codex fix-ci"), RULES).command.kind == "help"
+    on_mr = parse_gitlab_event("Note Hook", note("merge_request.json", "/codex review security"), RULES)
+    assert (on_mr.command.kind, on_mr.command.text) == ("review", "security")
