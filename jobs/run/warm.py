@@ -148,6 +148,8 @@ class Environments:
         for folder in self.root.iterdir() if self.root.is_dir() else ():
             if folder.name.endswith(".partial") or folder.name.endswith(".taken"):
                 _remove_if_stale(folder)
+            elif folder.suffix in (".tar", ".json") and folder.is_file():
+                folder.unlink(missing_ok=True)  # an archive (and its record) of the release before spares
             elif (folder / META).is_file():
                 kept.append(folder)
         total = 0

@@ -112,8 +112,11 @@ def test_the_least_recently_used_go_first_past_the_budget(tmp_path):
         os.utime(tmp_path / "envs" / key, (1000 + index, 1000 + index))
         if key == "used":
             assert store.restore("old", checkout(tmp_path, "reader")) == 1.0  # "old" was used last
+    (tmp_path / "envs" / "k.tar").write_bytes(b"\0" * 1024)  # the archive format of the release before
+    (tmp_path / "envs" / "k.json").write_text('{"setup_seconds": 1}')
     store.evict()
     assert sorted(p.name for p in (tmp_path / "envs").iterdir() if (p / "meta.json").exists()) == ["new", "old"]
+    assert not (tmp_path / "envs" / "k.tar").exists() and not (tmp_path / "envs" / "k.json").exists()
 
 
 def test_only_ignored_files_are_kept_and_none_comes_back_over_a_tracked_path(tmp_path):
