@@ -56,7 +56,7 @@ GITHUB_CASES = {
     "bot account": Case("helper[bot]", "write", "ignored", user_type="Bot"),
     "the app itself": Case("codexbot[bot]", None, "ignored", user_type="Bot"),
     "fork author on their fork's pull request": Case("eve", None, "refused", "needs write access", on_fork_pull=True),
-    "writer on a fork's pull request": Case("alice", "write", "refused", "comes from a fork", on_fork_pull=True),
+    "writer on a fork's pull request": Case("alice", "write", "runs", on_fork_pull=True),  # a new pull request here
     "access removed after commenting": Case("wendy", "write", "refused", "and has none", after=_remove_access),
 }
 
@@ -65,7 +65,7 @@ def _github_thread(stack, case: Case) -> int:
     if not case.on_fork_pull:
         return stack.github.open_issue(REPO, "Tests fail", "`test_add` fails.", user="octo")["number"]
     stack.github.create_repo(FORK, sample_repo.FILES)
-    stack.github.commit_files(FORK, "patch", {"NOTES.md": "from a fork\n"}, "Add notes")
+    stack.github.commit_files(FORK, "patch", {"NOTES.md": "from a fork\n"}, "Add notes", start="main")
     return stack.github.open_pull(REPO, "patch", "Notes from a fork", user="eve", head_repo=FORK)["number"]
 
 
@@ -89,8 +89,9 @@ def test_github_commenter_runs_or_is_refused_as_documented(stack, redis_conn, wh
     pushed = [p for p in stack.github.pushes if p["repo"] == REPO]
     bot_comments = [c for c in stack.github.comments(REPO, number) if c["user"]["type"] == "Bot"]
     if case.outcome == "runs":
-        assert run.status == "succeeded", "\n".join(read_log(redis_conn, run_id))
-        assert len(stack.github.list_pulls(REPO)) == 1 and pushed
+        assert run.status == "succeeded", run.error + "\n" + "\n".join(read_log(redis_conn, run_id))
+        assert len(stack.github.list_pulls(REPO)) == (2 if case.on_fork_pull else 1) and pushed
+        assert all(p["repo"] == REPO for p in stack.github.pushes)  # never the fork
         return
     assert run.status == "failed" and case.expect in run.error, run.error
     assert len(bot_comments) == 1 and case.expect in bot_comments[0]["body"]

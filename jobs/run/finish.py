@@ -56,7 +56,9 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     # a check run (GitHub) or commit status (GitLab) on the pushed commit, linking to the run page
     report_check(run.forge, result.head, result.tests, stat, run.link, run.redact, result.delta)
     trigger = run.task.trigger
-    if finish.kind == "followup":  # answer on each addressed review thread, keep the description whole
+    if finish.kind == "followup" and prepared.fork_of:  # a fork's: a new pull request here, linking it
+        trigger = replace(trigger, is_pull_request=True)  # closes nothing: no issue asked for this one
+    elif finish.kind == "followup":  # answer on each addressed review thread, keep the description whole
         return finish_followup(run.forge, trigger, list(prepared.review), result.head, result.agent.summary,
                                result.tests, prepared.push_branch, run.run_id, run.link, run.redact)
     cost = cost_of(run, result)
@@ -64,6 +66,9 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link, cost=cost, draft=failing,
                              change=result.delta)
     table = f"\n\n### Attempts\n\n{attempts_table}\n" if attempts_table else ""
+    if prepared.fork_of:
+        body = (f"Based on #{prepared.fork_of}, a pull request from a fork that codexbot cannot push to: this one "
+                f"holds its commits and the change asked for there.\n\n{body}")
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
                                        pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)

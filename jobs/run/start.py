@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from jobs.access.setup_secrets import SecretError, SetupSecrets
 from jobs.forges.base import Forge, Repository, ReviewComment, ReviewThreads
+from jobs.forges.reviewing import PullReviews
 from jobs.git import workspace
 from jobs.git.checkout import BaseNotFound, apply_user_diff, check_out, move_to_commit
+from jobs.git.pull_heads import check_out_pull_head
 from jobs.records import runs
 from jobs.repo.config import FILE_NAME, RepoConfig, parse_repo_config
 from jobs.report.texts import branch_name
@@ -48,6 +50,7 @@ class Prepared:
     push_branch: str  # where the change goes ("" when it is kept as a diff)
     task_text: str  # what the agent is asked
     review: tuple[ReviewComment, ...] = ()  # the review comments a follow-up answers
+    fork_of: int = 0  # a task on a fork's pull request: its number; the change goes to a new pull request
 
 
 def read_setup_secrets(run: RunContext, prepared: Prepared) -> dict[str, str]:
@@ -79,8 +82,10 @@ def prepare(run: RunContext, start: Start) -> Prepared:
     trigger = run.task.trigger
     base_branch, push_branch, task_text, review = repo.default_branch, branch_name(trigger, run.run_id), "", ()
     if start.kind == "pull_request":
-        base_branch, task_text, review = _pull_request_head(run.forge, trigger, repo)
-        push_branch = base_branch
+        pull, task_text, review = _pull_request_head(run.forge, trigger, repo)
+        if pull.head_repo != repo.full_name:
+            return _prepare_fork(run, repo, config, pull, task_text)
+        base_branch = push_branch = pull.head_branch
     read = run.forge.git_credentials(write=False)
     base_sha = check_out(run.settings, run.services.workspaces, repo, read, base_branch, run.workdir, run.log)
     if push_branch != base_branch and workspace.create_branch(run.workdir, push_branch, read):
@@ -117,17 +122,40 @@ def _refuse_protected_user_changes(run: RunContext, commit: str, base_sha: str, 
                         "codexbot does not push for you: commit them yourself, or delegate without --pr")
 
 
+def _prepare_fork(run: RunContext, repo: Repository, config: RepoConfig, pull, task_text: str) -> Prepared:
+    """A task on a fork's pull request: the fork's head (fetched by the forge's ref for it), and the change on a
+    new branch of this repository, `codex/pr-<n>-<run>`, for a new pull request that links the original. Only
+    the commenter's permission counts; the fork's code runs only in the sandbox; config is the default branch's."""
+    if not isinstance(run.forge, PullReviews):
+        raise RunFailed("codexbot cannot fetch a fork's pull request on this forge; comment on an issue instead")
+    read = run.forge.git_credentials(write=False)
+    check_out(run.settings, run.services.workspaces, repo, read, pull.base_branch, run.workdir, run.log)
+    head, merge_base = check_out_pull_head(run.workdir, run.forge.head_ref(pull.number), pull.base_branch, read)
+    names = workspace.git(run.workdir, "diff", "--name-only", "--no-renames", "-z", merge_base, head).stdout
+    protected = sorted(n for n in names.split("\0") if n and workspace.is_protected(n, config.protected_paths))
+    if protected:
+        raise RunFailed(f"the fork's changes touch protected paths ({', '.join(protected[:5])}), which codexbot "
+                        "does not push with its token: a maintainer can take the change over by hand")
+    branch = f"codex/pr-{pull.number}-{run.run_id[:8]}"
+    if workspace.create_branch(run.workdir, branch, read):
+        run.log(f"{branch} exists from an earlier attempt of this run; continuing from it")
+    runs.update_run(run.conn, run.run_id, branch=branch, base_sha=head)
+    run.log(f"checked out the fork's pull request #{pull.number} at {head[:12]}; the change goes to {branch} "
+            f"in {repo.full_name}, for a new pull request into {pull.base_branch}")
+    return Prepared(repo, config, pull.base_branch, head, branch, task_text, (), fork_of=pull.number)
+
+
 def _pull_request_head(forge: Forge, trigger: Trigger, repo: Repository):
-    """The branch to push to, the task built from the review, and the review comments it answers."""
+    """The pull request, the task built from the review, and the review comments it answers."""
     issue = forge.issue(trigger.number)
-    if issue.pull is None or issue.pull.head_repo != repo.full_name:
-        raise RunFailed("this pull request comes from a fork, which codexbot cannot push to; "
+    if issue.pull is None or issue.pull.head_repo is None:
+        raise RunFailed("this pull request's fork was deleted, so there is no head to work on; "
                         "comment on an issue instead")
-    if issue.pull.head_branch == repo.default_branch:
+    if issue.pull.head_branch == repo.default_branch and issue.pull.head_repo == repo.full_name:
         raise RunFailed(f"this pull request's head is the default branch ({repo.default_branch}), which codexbot "
                         "never pushes to; ask on an issue, or on a pull request from another branch")
     comments = review_comments_for(forge, trigger)
-    return issue.pull.head_branch, followup_task(trigger.command.text, issue.title, issue.body, comments), comments
+    return issue.pull, followup_task(trigger.command.text, issue.title, issue.body, comments), comments
 
 
 def review_comments_for(forge: Forge, trigger: Trigger) -> list[ReviewComment]:
