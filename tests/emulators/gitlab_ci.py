@@ -55,8 +55,9 @@ class CI:
 
     def status_of(self, pipeline: dict) -> str:
         """GitLab's composite status: running or pending while a job is, then failed (a job that may not fail did),
-        canceled, skipped, else success."""
+        canceled, skipped, else success. Commit statuses count too (see external_statuses)."""
         found = [j["status"] for j in self.jobs_of(pipeline) if not (j["allow_failure"] and j["status"] == "failed")]
+        found += self.external_statuses(pipeline)
         if "running" in found:
             return "running"
         if set(found) & set(RUNNING):
@@ -65,6 +66,17 @@ class CI:
             if status in found:
                 return status
         return "skipped" if found and set(found) == {"skipped"} else "success"
+
+    def external_statuses(self, pipeline: dict) -> list[str]:
+        """The latest commit status of each name on the pipeline's commit, when it is the commit's newest pipeline:
+        GitLab adds a status posted through the API to that pipeline (not to its jobs, nor to its hook's builds)."""
+        project, sha = pipeline["project"], pipeline["sha"]
+        with self.emu.state.lock:
+            if pipeline["id"] != max(p["id"] for p in self.pipelines.values() if p["project"] is project
+                                     and p["sha"] == sha):
+                return []
+            names = dict.fromkeys(s["name"] for s in project["statuses"] if s["sha"] == sha)
+            return [self.emu.state.latest_status(project, sha, name)["status"] for name in names]
 
     def head_pipeline(self, project: dict, mr: dict, sha: str) -> dict | None:
         """The newest pipeline of the merge request's head commit: its own pipelines, or its source branch's."""
