@@ -19,8 +19,8 @@ def strip_invisible(text: str) -> str:
     return unicodedata.normalize("NFC", kept)
 
 
-CommandKind = Literal["task", "help", "status", "cancel", "retry", "review", "fix-ci"]
-COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry", "review", "fix-ci")
+CommandKind = Literal["task", "help", "status", "cancel", "retry", "review", "fix-ci", "pick"]
+COMMAND_KINDS: tuple[str, ...] = ("task", "help", "status", "cancel", "retry", "review", "fix-ci", "pick")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Command:
     attempts: int = 1
     model: str | None = None
     fresh: bool = False  # `--fresh`: run setup even when a warm environment is kept
+    models: tuple[str, ...] = ()  # `--models a,b`: one attempt per model, in this order (attempts = their number)
     notes: tuple[str, ...] = ()  # told to the user, the run still goes on
     errors: tuple[str, ...] = ()  # the reason a task became a help reply
 
@@ -41,6 +42,8 @@ class Command:
             raise ValueError(f"Command.kind must be one of {COMMAND_KINDS}, not {self.kind!r}")
         if not 1 <= self.attempts <= 5:
             raise ValueError(f"Command.attempts must be 1 to 5, not {self.attempts}")
+        if self.models and len(self.models) != self.attempts:
+            raise ValueError("Command.models must name one model per attempt")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Task:
         cmd = dict(trig.pop("command"))
         cmd["notes"] = tuple(cmd.get("notes", ()))
         cmd["errors"] = tuple(cmd.get("errors", ()))
+        cmd["models"] = tuple(cmd.get("models", ()))
         delegation = trig.pop("delegation", None)
         trigger = Trigger(command=Command(**cmd), delegation=Delegation(**delegation) if delegation else None, **trig)
         return cls(data["run_id"], data["delivery_id"], data["received_at"], trigger)

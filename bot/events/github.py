@@ -52,7 +52,7 @@ def _from_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     if command is None:
         return Ignored(f"no {rules.command} command in the comment")
     is_pr = issue.get("pull_request") is not None
-    if command.kind in ("review", "fix-ci") and not is_pr:
+    if command.kind in ("review", "fix-ci", "pick") and not is_pr:
         command = as_task(command, rules.command)
     if command.kind == "task" and not command.text:
         command = bare_command(command, _opt(issue, "title", str, "issue") or "", _opt(issue, "body", str, "issue") or "",

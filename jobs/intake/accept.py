@@ -22,7 +22,8 @@ DELIVERY_TTL = 7 * 24 * 3600
 PIPELINE_FUNC = "jobs.run.pipeline.run_task"
 CONTROL_FUNC = "jobs.run.control.answer_control"  # named by string: the web process never imports the worker's code
 REPLY_FUNC = "jobs.run.control.reply_over_limit"
-PULL_FUNCS = {"review": "jobs.run.review.run_review", "fix-ci": "jobs.run.ci_repair.run_ci_repair"}
+PULL_FUNCS = {"review": "jobs.run.review.run_review", "fix-ci": "jobs.run.ci_repair.run_ci_repair",
+              "pick": "jobs.run.pick.run_pick"}
 REPLY_TIMEOUT = 300
 
 

@@ -10,8 +10,8 @@ from jobs.types import Command, strip_invisible
 MAX_TASK_CHARS = 20_000
 MAX_ATTEMPTS = 5
 CONTROL_WORDS = ("help", "status", "cancel", "retry")
-PULL_WORDS = ("review", "fix-ci")  # words that act on a pull request: `review [focus]`, `fix-ci`
-OPTIONS = ("attempts", "model", "fresh")
+PULL_WORDS = ("review", "fix-ci", "pick")  # on a pull request: `review [focus]`, `fix-ci`, `pick N`
+OPTIONS = ("attempts", "model", "models", "fresh")
 FLAGS = ("fresh",)  # options without a value
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -71,16 +71,40 @@ def parse_command(body: str | None, word: str = "/codex") -> Command | None:
     if len(text) > MAX_TASK_CHARS:
         errors.append(f"the task is {len(text)} characters long; the limit is {MAX_TASK_CHARS}: put details in the issue")
     attempts, model = _option_values(options, errors)
+    models = _models(options, errors)
     if options.get("fresh"):
         errors.append("`--fresh` takes no value")
     if errors:
         return Command(kind="help", text=text[:MAX_TASK_CHARS], notes=_unique(notes), errors=_unique(errors))
-    return Command(kind="task", text=text, attempts=attempts, model=model, fresh="fresh" in options,
-                   notes=_unique(notes))
+    return Command(kind="task", text=text, attempts=len(models) or attempts, model=model, fresh="fresh" in options,
+                   models=models, notes=_unique(notes))
+
+
+def _models(options: dict[str, str], errors: list[str]) -> tuple[str, ...]:
+    """`--models a,b,c`: one attempt per model (2 to 5), instead of `--model` and `--attempts`."""
+    if "models" not in options:
+        return ()
+    names = [name for name in options["models"].split(",") if name]
+    if not 2 <= len(names) <= MAX_ATTEMPTS or not all(_MODEL_NAME.match(name) for name in names):
+        errors.append(f"`--models` takes 2 to {MAX_ATTEMPTS} model names separated by commas, such as "
+                      "`--models gpt-5,o4-mini`")
+    elif "model" in options:
+        errors.append("`--models` and `--model` cannot go together: name every model in `--models`")
+    elif "attempts" in options and options["attempts"] != str(len(names)):
+        errors.append(f"`--models` names {len(names)} models, so it makes {len(names)} attempts: leave out `--attempts`")
+    else:
+        return tuple(names)
+    return ()
 
 
 def _pull_command(kind: str, text: str, options: dict[str, str], notes: list[str], errors: list[str]) -> Command:
-    """`review [focus]` (with `--model`), or `fix-ci`; the event parser turns either on an issue into a task."""
+    """`review [focus]` (with `--model`), `fix-ci` or `pick N`; the event parser turns them on an issue into a
+    task (`pick`: a help reply)."""
+    if kind == "pick":
+        if not text.strip().isdigit() or not 1 <= int(text.strip()) <= MAX_ATTEMPTS:
+            errors.append(f"`pick` takes the number of an attempt in the comparison table, 1 to {MAX_ATTEMPTS}")
+        return Command(kind="help" if errors else "pick", text=text.strip()[:10], notes=_unique(notes),
+                       errors=_unique(errors))
     if kind == "fix-ci" and text:
         notes.append("`fix-ci` takes no text: it works from the failing jobs' logs")
         text = ""
@@ -97,8 +121,8 @@ def _pull_command(kind: str, text: str, options: dict[str, str], notes: list[str
 
 def as_task(command: Command, word: str) -> Command:
     """A pull request command written on an issue: `review the docs` there is a task like any other."""
-    if command.kind == "fix-ci":
-        return Command(kind="help", notes=command.notes + (f"{word} fix-ci works on a pull request",))
+    if command.kind in ("fix-ci", "pick"):
+        return Command(kind="help", notes=command.notes + (f"{word} {command.kind} works on a pull request",))
     text = f"review {command.text}".strip()
     return Command(kind="task", text=text, model=command.model, notes=command.notes)
 
@@ -170,4 +194,4 @@ def bare_command(command: Command, title: str, body: str, on_pull_request: bool,
     if on_pull_request:
         return Command(kind="help", notes=command.notes + (f"{word} needs a task on a {pull_request}",))
     return Command(kind="task", text=issue_task(title, body), attempts=command.attempts, model=command.model,
-                   fresh=command.fresh, notes=command.notes)
+                   fresh=command.fresh, models=command.models, notes=command.notes)

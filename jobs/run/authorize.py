@@ -56,7 +56,7 @@ def confirm_request(forge: Forge, trigger: Trigger, command_word: str, label: st
             raise RunFailed(f"the comment that asked for this run was written by @{comment.author}, not by "
                             f"@{trigger.author} as the webhook said; nothing was run")
         asked = parse_command(comment.body, command_word)
-        if asked is not None and asked.kind in ("review", "fix-ci") and not trigger.is_pull_request:
+        if asked is not None and asked.kind in ("review", "fix-ci", "pick") and not trigger.is_pull_request:
             asked = as_task(asked, command_word)  # as the event parser reads it on an issue
     if asked is not None and asked.kind == "task" and (trigger.source == "label" or not asked.text):
         issue = forge.issue(trigger.number)  # the issue is the task: the label, or `/codex` alone

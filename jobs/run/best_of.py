@@ -16,6 +16,7 @@ from jobs.forges.base import GitCredentials, Repository
 from jobs.git import patches, workspace
 from jobs.git.checkout import mirror_key
 from jobs.git.mirrors import Mirrors
+from jobs.records.attempts import keep_attempts
 from jobs.run.attempt import AttemptPlan, AttemptResult, QuietEvents, SetupFailed, run_attempt
 from jobs.run.cancellation import RunCancelled, cancel_watch
 from jobs.run.wiring import log_refusal, make_sandbox, network_policy, sandbox_limits
@@ -37,15 +38,17 @@ class Trials:
     credentials: GitCredentials
     branch: str
     plan: AttemptPlan  # the run's own: its workspace receives the chosen change
-    make_agent: Callable[[Sandbox, Callable[[str], None]], Agent]
+    make_agent: Callable[[Sandbox, Callable[[str], None], int], Agent]  # (sandbox, log, attempt number)
     conn: object  # Redis, for the cancel request
     run_id: str
+    models: tuple[str, ...] = ()  # `--models`: attempt k's model is models[k - 1]
 
 
 @dataclass
 class Attempt:
     index: int
     workdir: Path
+    model: str = ""
     result: AttemptResult | None = None
     patch: str = ""  # the change as a binary patch, to apply in the run's workspace
     error: str = ""
@@ -67,7 +70,8 @@ class Attempt:
 
 def run_attempts(trials: Trials, root: Path, count: int, log: Callable[[str], None]) -> list[Attempt]:
     """All attempts at once in threads; each failure stays inside its attempt."""
-    attempts = [Attempt(k, root / f"attempt-{k}") for k in range(1, count + 1)]
+    attempts = [Attempt(k, root / f"attempt-{k}", trials.models[k - 1] if trials.models else "")
+                for k in range(1, count + 1)]
     threads = [threading.Thread(target=_run_one, args=(trials, a, count, log), name=f"attempt-{a.index}")
                for a in attempts]
     for thread in threads:
@@ -99,7 +103,8 @@ def _work(trials: Trials, attempt: Attempt, count: int, say: Callable[[str], Non
                            on_refused=log_refusal(say, trials.conn), limits=sandbox_limits(trials.settings))
     with cancel_watch(trials.conn, trials.run_id, sandbox):
         try:
-            attempt.result = run_attempt(plan, sandbox, lambda box: trials.make_agent(box, say), QuietEvents(say))
+            attempt.result = run_attempt(plan, sandbox, lambda box: trials.make_agent(box, say, attempt.index),
+                                         QuietEvents(say))
             if sandbox.disk_exceeded:  # it stopped this attempt's agent: what it left is no candidate
                 raise DiskQuotaExceeded(sandbox.disk_exceeded)
         finally:
@@ -122,14 +127,18 @@ def choose(attempts: list[Attempt]) -> Attempt | None:
 
 
 def render_table(attempts: list[Attempt], chosen: Attempt | None) -> str:
-    rows = ["| attempt | tests | files | lines | tokens | cost | time | |", "|---|---|---|---|---|---|---|---|"]
+    """The comparison: with `--models` a model column too; `/codex pick N` takes another attempt's change."""
+    models = any(a.model for a in attempts)
+    rows = ["| attempt |" + (" model |" if models else "") + " tests | files | lines | tokens | cost | time | |",
+            "|---|" + ("---|" if models else "") + "---|---|---|---|---|---|---|"]
     for a in attempts:
         agent, tests = (a.result.agent, a.result.tests) if a.result else (None, None)
         shown = a.error[:60] if a.error else (f"{tests.passed} passed, {tests.failed} failed" if tests else "none")
         tokens = (agent.prompt_tokens + agent.completion_tokens) if agent else 0
         cost = f"${agent.cost:.2f}" if agent else "-"
         mark = "**chosen**" if a is chosen else ""
-        rows.append(f"| {a.index} | {shown} | {a.files} | {a.lines} | {tokens} | {cost} | {a.seconds:.0f} s | {mark} |")
+        model = f" `{a.model}` |" if models else ""
+        rows.append(f"| {a.index} |{model} {shown} | {a.files} | {a.lines} | {tokens:,} | {cost} | {a.seconds:.0f} s | {mark} |")
     return "\n".join(rows)
 
 
@@ -137,6 +146,7 @@ def best_of(trials: Trials, root: Path, count: int, log: Callable[[str], None]) 
     """Run the attempts, commit the chosen one's change in the run's workspace; it and the comparison table."""
     try:
         attempts = run_attempts(trials, root, count, log)
+        keep_attempts(trials.conn, trials.run_id, trials.plan.base_sha, {a.index: a.patch for a in attempts if a.patch})
         chosen = choose(attempts)
         table = render_table(attempts, chosen)
         log("attempts compared:\n" + table)

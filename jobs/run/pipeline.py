@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -91,8 +92,10 @@ def _attempt(run: RunContext, plan: AttemptPlan) -> AttemptResult:
 def _best_of(run: RunContext, prepared: Prepared, plan: AttemptPlan, count: int) -> tuple[AttemptResult, str]:
     """`--attempts N`: N independent attempts at once; the chosen one's change lands in this workspace."""
     run.progress("agent working", detail=f"{count} attempts in parallel")
+    models = run.task.trigger.command.models
     trials = best_of.Trials(run.settings, prepared.repo, run.forge.git_credentials(write=False), prepared.base_branch,
-                            plan, lambda box, log: _agent(run, plan.config, box, log), run.conn, run.run_id)
+                            plan, lambda box, log, k: _agent(run, plan.config, box, log, models[k - 1] if models else None),
+                            run.conn, run.run_id, models)
     root = run.services.workspaces.parent / "attempts" / run.run_id
     result, table = best_of.best_of(trials, root, count, run.log)
     run.check_cancelled()
@@ -102,9 +105,13 @@ def _best_of(run: RunContext, prepared: Prepared, plan: AttemptPlan, count: int)
     return result, table
 
 
-def _agent(run: RunContext, config: RepoConfig, sandbox: Sandbox, log: Callable[[str], None] | None = None) -> Agent:
-    """The agent with the run's model and limits; `--model` on the command wins over CODEXBOT_MODEL."""
-    return build_agent(run.settings, run.task.trigger.command, config, sandbox, log or run.agent_event,
+def _agent(run: RunContext, config: RepoConfig, sandbox: Sandbox, log: Callable[[str], None] | None = None,
+           model: str | None = None) -> Agent:
+    """The agent with the run's model and limits; `--model` on the command wins over CODEXBOT_MODEL, and an
+    attempt of `--models` has its own."""
+    command = run.task.trigger.command
+    command = replace(command, model=model) if model else command
+    return build_agent(run.settings, command, config, sandbox, log or run.agent_event,
                        lambda: cancel_reason(run.conn, run.run_id))
 
 
