@@ -1,5 +1,5 @@
 """Graceful shutdown: SIGTERM to a worker lets its current run finish and leaves queued runs queued; SIGTERM to
-`codexbot serve` (gunicorn) answers the request it is reading before it exits.
+`codexbot serve` (granian) answers the request it is reading before it exits.
 """
 
 import json
@@ -57,7 +57,7 @@ def test_sigterm_to_the_web_server_finishes_the_request_it_is_reading(server):  
     payload["comment"]["body"] = "/codex fix the failing test"
     body = json.dumps(payload).encode()
     headers = github_headers(body, "issue_comment", str(uuid.uuid4()))
-    workers = children(proc.pid)  # gunicorn's sync workers
+    workers = children(proc.pid)  # the web server's worker processes
     before = {pid: socket_fds(pid) for pid in workers}
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as conn:

@@ -101,7 +101,7 @@ def stream_log(run_id: str):
                 {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8"})
     response = Response(_events(conn, data_dir, run_id, start, get_run_waker()), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-    response.call_on_close(slots.releaser(client))  # gunicorn closes every response, even one never read
+    response.call_on_close(slots.releaser(client))  # the WSGI server closes every response, even one never read
     return response
 
 

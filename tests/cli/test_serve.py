@@ -1,4 +1,4 @@
-"""`codexbot serve` runs the app under gunicorn on the loopback, configured by the environment."""
+"""`codexbot serve` runs the app under granian on the loopback, configured by the environment."""
 
 import json
 import os
