@@ -156,3 +156,42 @@ def test_mallory_without_write_access_gets_no_review(stack):
     run = ask(stack, number, "/codex review", login="mallory")
     assert run.status == "failed" and "needs write access" in run.error
     assert reviews(stack) == [] and stack.model.requests == []
+
+
+def deliver(stack, number, action="opened", login="alice"):
+    delivery = stack.github.pull_event_as(login, REPO, number, action)
+    work(stack)
+    return delivery
+
+
+def test_automatic_reviews_once_per_head_when_the_repository_asks(stack):
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": "[review]\nauto = true\n"})
+    number = open_feature_pull(stack)
+    assert deliver(stack, number).status == 202
+    assert len(reviews(stack)) == 1 and len(line_comments(stack, reviews(stack)[0])) == 1
+    stack.model.set_script(review_script())
+    assert deliver(stack, number, "ready_for_review").status == 202  # the same head: not again
+    assert len(reviews(stack)) == 1
+    stack.github.commit_files(REPO, "feature", {"NOTES.md": "more\n"}, "More")
+    deliver(stack, number, "reopened")  # a new head is reviewed; the open finding is not repeated
+    assert len(reviews(stack)) == 2 and line_comments(stack, reviews(stack)[1]) == []
+
+
+def test_no_automatic_review_without_the_setting_or_for_a_reader(stack):
+    number = open_feature_pull(stack)
+    deliver(stack, number)
+    assert reviews(stack) == [] and stack.model.requests == []
+    assert stack.github.comments(REPO, number) == []  # not a word on the pull request
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": "[review]\nauto = true\n"})
+    stack.github.commit_files(REPO, "mallory-feature", {"calc.py": FEATURE}, "Add div", start="main")
+    theirs = stack.github.open_pull(REPO, "mallory-feature", "Add div", user="mallory")["number"]
+    deliver(stack, theirs, login="mallory")
+    assert reviews(stack) == [] and stack.model.requests == [] and stack.github.comments(REPO, theirs) == []
+
+
+def test_a_draft_is_not_reviewed_automatically(stack):
+    stack.github.commit_files(REPO, "main", {".codexbot.toml": "[review]\nauto = true\n"})
+    number = open_feature_pull(stack)
+    stack.github.state.issue(stack.github.state.repo(REPO), number)["pull"]["draft"] = True
+    delivery = stack.github.pull_event_as("alice", REPO, number, "opened")
+    assert delivery.status == 200 and "draft" in delivery.response

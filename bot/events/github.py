@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from jobs.intake.commands import as_task, bare_command, issue_task, parse_command
+from jobs.intake.commands import PULL_WORDS, as_task, bare_command, issue_task, parse_command
 from bot.events.github_pulls import from_check, from_pull_request
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
@@ -52,7 +52,7 @@ def _from_comment(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     if command is None:
         return Ignored(f"no {rules.command} command in the comment")
     is_pr = issue.get("pull_request") is not None
-    if command.kind in ("review", "fix-ci", "pick") and not is_pr:
+    if command.kind in PULL_WORDS and not is_pr:
         command = as_task(command, rules.command)
     if command.kind == "task" and not command.text:
         command = bare_command(command, _opt(issue, "title", str, "issue") or "", _opt(issue, "body", str, "issue") or "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jobs.intake.commands import as_task, bare_command, issue_task, parse_command
+from jobs.intake.commands import PULL_WORDS, as_task, bare_command, issue_task, parse_command
 from bot.events.gitlab_pulls import from_merge_request, from_pipeline
 from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
@@ -45,7 +45,7 @@ def _from_note(payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:
     if command is None:
         return Ignored(f"no {rules.command} command in the note")
     is_mr = kind == "MergeRequest"
-    if command.kind in ("review", "fix-ci") and not is_mr:
+    if command.kind in PULL_WORDS and not is_mr:
         command = as_task(command, rules.command)
     if command.kind == "task" and not command.text:
         command = bare_command(command, _opt(target, "title", str, "issue") or "",

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from jobs.access.api_tokens import ApiTokens
 from jobs.forges.base import Forge, ForgeNotFound
-from jobs.intake.commands import as_task, bare_command, issue_task, parse_command
+from jobs.intake.commands import PULL_WORDS, as_task, bare_command, issue_task, parse_command
 from jobs.intake.rate_limits import release_repo_slot
 from jobs.run.cancellation import RunFailed
 from jobs.settings import Services
@@ -56,7 +56,7 @@ def confirm_request(forge: Forge, trigger: Trigger, command_word: str, label: st
             raise RunFailed(f"the comment that asked for this run was written by @{comment.author}, not by "
                             f"@{trigger.author} as the webhook said; nothing was run")
         asked = parse_command(comment.body, command_word)
-        if asked is not None and asked.kind in ("review", "fix-ci", "pick") and not trigger.is_pull_request:
+        if asked is not None and asked.kind in PULL_WORDS and not trigger.is_pull_request:
             asked = as_task(asked, command_word)  # as the event parser reads it on an issue
     if asked is not None and asked.kind == "task" and (trigger.source == "label" or not asked.text):
         issue = forge.issue(trigger.number)  # the issue is the task: the label, or `/codex` alone

@@ -1,6 +1,6 @@
 """Whether a pull request that was opened or marked ready gets an automatic review: the repository asked for
-them (`[review] auto = true`), a person opened it (by the API, not the payload), it is not a draft, and its head
-was not reviewed automatically before. A skipped one says nothing on the forge."""
+them (`[review] auto = true`), its author (by the API, not the payload) is a person who may start runs, it is
+not a draft, and its head was not reviewed automatically before. A skipped one says nothing on the forge."""
 
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ def skip_reason(run: RunContext, config: RepoConfig, pull: PullRequest) -> str:
         return "the repository does not ask for them ([review] auto = true in .codexbot.toml)"
     if pull.state != "open" or pull.draft:
         return "the pull request is a draft or closed"
+    # whoever opened, reopened or marked it ready (the webhook's claim), the author read from the API decides
     author = pull.author.lower()
-    if author != trigger.author.lower():
-        return f"the forge says @{pull.author} opened it, not @{trigger.author} as the webhook said"
     bot = run.settings.github_bot_login.lower()
     if author.endswith("[bot]") or (bot and author == bot) or pull.head_branch.startswith("codex/"):
         return "a bot opened it"
