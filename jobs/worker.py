@@ -11,7 +11,9 @@ from rq.serializers import JSONSerializer
 
 from jobs.intake.accept import control_queue_name, make_queue
 from jobs.records.schema import SchemaError, check_readable
-from jobs.run import control, pipeline  # loaded once here, so each forked job starts warm
+from jobs.run import ci_repair, control, pick, pipeline, review  # noqa: F401 (loaded once here: each forked job starts warm)
+from jobs.sandbox import SandboxError
+from jobs.sandbox.bubblewrap import check_bwrap
 from jobs.settings import Settings, SettingsError, build_services, configure
 from jobs.upkeep.reconcile import Policy, Reconciler
 from jobs.upkeep.tidy import tidy_runs
@@ -40,6 +42,16 @@ def alias_legacy_job_paths() -> None:
         sys.modules.setdefault(name, module)
 
 
+def warm_up(settings: Settings) -> None:
+    """Probe bubblewrap once here, before RQ forks a process per job: check_bwrap remembers a success, so each
+    job then starts without the probe. A machine where the probe fails says so in each run, as before."""
+    if settings.sandbox == "bwrap":
+        try:
+            check_bwrap()
+        except SandboxError as exc:
+            log.warning("%s", exc)
+
+
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
                queues: tuple[str, ...] = ()) -> bool:
     """Work the queues until stopped (or until empty, with burst), quick answers first; True when any job ran.
@@ -58,6 +70,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         raise SettingsError(str(exc)) from None
     configure(services)
     alias_legacy_job_paths()
+    warm_up(settings)
 
     by_role = {"control": control_queue_name(settings.queue), "runs": settings.queue}
     names = [by_role[role] for role in ("control", "runs") if not queues or role in queues]
