@@ -7,7 +7,7 @@ import pytest
 
 from jobs.records.runs import load_run
 from tests import sample_repo
-from tests.stack import Stack
+from tests.stack import ROOT, Stack
 
 REPO = sample_repo.REPO
 FEATURE = sample_repo.FILES["calc.py"] + "\n\ndef div(a, b):\n    return a / b\n"  # lines 6-7 are new
@@ -195,3 +195,15 @@ def test_a_draft_is_not_reviewed_automatically(stack):
     stack.github.state.issue(stack.github.state.repo(REPO), number)["pull"]["draft"] = True
     delivery = stack.github.pull_event_as("alice", REPO, number, "opened")
     assert delivery.status == 200 and "draft" in delivery.response
+
+
+def test_codexbot_replay_of_a_review_says_why_it_does_not_apply(stack):
+    import subprocess
+    import sys
+    number = open_feature_pull(stack)
+    delivery = stack.github.comment_as("alice", REPO, number, "/codex review")
+    work(stack)
+    run_id = json.loads(delivery.response)["run_id"]
+    proc = subprocess.run([sys.executable, "-m", "cli", "replay", run_id], env=stack.env(), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and f"run {run_id} is a review" in proc.stderr

@@ -114,6 +114,9 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
     if stored is None or base is None or task is None:
         raise ReplayError(f"run {run_id} has no stored transcript and base commit: it expired, "
                           "or it ended before the agent ran")
+    if task.trigger.command.kind == "review":
+        raise ReplayError(f"run {run_id} is a review: replay compares the change and the tests a task made, and a "
+                          "review makes neither; its transcript and findings are on its run page")
     workdir = Path(tempfile.mkdtemp(prefix=f"codexbot-replay-{run_id[:8]}-")) / "repo"
     try:
         forge, _ = make_forge(services, task.trigger)
