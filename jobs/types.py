@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 _KEPT_CONTROLS = ("\n", "\t")
@@ -101,7 +101,13 @@ class Task:
     trigger: Trigger
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        """The same JSON as json.dumps(asdict(self)), built without asdict's deep copies: the webhook path
+        stores one per task delivery."""
+        trigger = dict(self.trigger.__dict__, command=dict(self.trigger.command.__dict__),
+                       delegation=dict(self.trigger.delegation.__dict__) if self.trigger.delegation else None)
+        data = {"run_id": self.run_id, "delivery_id": self.delivery_id, "received_at": self.received_at,
+                "trigger": trigger}
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Task":

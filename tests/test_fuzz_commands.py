@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import asdict
 import time
 import unicodedata
 from collections import Counter
@@ -37,8 +39,10 @@ def _storable(command) -> None:
     """The command survives the trip through Redis the intake makes (UTF-8 JSON), and back."""
     trigger = Trigger(forge="github", event="issue_comment", source="comment", repo="o/r", repo_id=1, number=1,
                       is_pull_request=False, title="", author="a", installation_id=1, command=command)
-    text = Task("r", "d", 0.0, trigger).to_json()
+    task = Task("r", "d", 0.0, trigger)
+    text = task.to_json()
     assert Task.from_json(text.encode("utf-8")).trigger.command == command
+    assert text == json.dumps(asdict(task), ensure_ascii=False, sort_keys=True)  # the fast path is the same JSON
 
 
 def test_any_comment_gives_a_valid_command_or_none(capsys):
@@ -99,3 +103,10 @@ def test_commands_inside_code_blocks_and_quotes_are_never_commands(capsys):
 
     check()
     _report(capsys, "command grammar, code blocks and quotes", counts, started)
+
+
+def test_a_bad_option_value_is_quoted_without_what_cannot_be_stored():
+    """Found by the fuzz test: an --attempts value with a lone surrogate went into the help reply as it was."""
+    command = parse_command("/codex --attempts \ud8be\x0f`2 fix it", "/codex")
+    assert command.kind == "help" and command.errors == ("`--attempts` takes a number from 1 to 5, not `'2`",)
+    _storable(command)

@@ -159,7 +159,7 @@ def _option_values(options: dict[str, str], errors: list[str]) -> tuple[int, str
     if "attempts" in options:
         raw = options["attempts"]
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_ATTEMPTS:
-            errors.append(f"`--attempts` takes a number from 1 to {MAX_ATTEMPTS}, not `{raw or 'nothing'}`")
+            errors.append(f"`--attempts` takes a number from 1 to {MAX_ATTEMPTS}, not `{_shown(raw) or 'nothing'}`")
         else:
             attempts = int(raw)
     if "model" in options:
@@ -169,6 +169,12 @@ def _option_values(options: dict[str, str], errors: list[str]) -> tuple[int, str
         else:
             model = raw
     return attempts, model
+
+
+def _shown(value: str) -> str:
+    """An option's value as an error message may quote it: nothing invisible (the reply is stored as UTF-8 and
+    posted), and short."""
+    return strip_invisible(value).replace("`", "'")[:40]
 
 
 def _clean(text: str, notes: list[str]) -> str:
