@@ -100,6 +100,11 @@ class Stack:
         return subprocess.run([sys.executable, "-m", "cli", "worker", "--burst"], env=self.env(), cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
+    def work(self, timeout: float = 180) -> None:
+        """Run one worker until the queue is empty; a worker that exits with an error fails the test."""
+        proc = self.run_worker_burst(timeout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
     def start_worker(self, log_path: Path | None = None, queues: tuple[str, ...] = ()) -> subprocess.Popen:
         out = open(log_path, "w") if log_path else subprocess.DEVNULL
         argv = [sys.executable, "-m", "cli", "worker"] + [arg for q in queues for arg in ("--queue", q)]

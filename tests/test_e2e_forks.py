@@ -33,8 +33,7 @@ def fork_pull(stack, files):
 def ask(stack, number, text, login="alice"):
     delivery = stack.github.comment_as(login, REPO, number, text)
     assert delivery.status == 202, delivery.response
-    proc = stack.run_worker_burst()
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    stack.work()
     return load_run(redis.Redis.from_url(stack.redis_url), json.loads(delivery.response)["run_id"])
 
 
