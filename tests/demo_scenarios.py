@@ -95,37 +95,41 @@ def show_flow(forge, conn: redis.Redis, workdir: Path) -> tuple[int, int, str]:
 
 
 def show_review(forge, conn: redis.Redis, workdir: Path, scripted: bool) -> tuple[int, int, str]:
-    """alice opens a pull request that adds div, asks `/codex review`, and reads the review."""
-    if forge.name != "github":
-        print("The review scenario runs on the emulated GitHub (--forge github).")
-        return 2, 0, ""
-    emu = forge.emu
+    """alice opens a pull (merge) request that adds div, asks `/codex review`, and reads the review."""
+    emu, gitlab = forge.emu, forge.name == "gitlab"
     emu.commit_files(REPO, "feature", {"calc.py": FEATURE}, "Add div", start="main")
-    number = emu.open_pull(REPO, "feature", "Add div", body="Adds division.", user="alice")["number"]
-    print(f"alice opens {REPO}#{number} (feature → main), which adds div(a, b)")
+    if gitlab:
+        number = emu.open_merge_request(REPO, "feature", "Add div", description="Adds division.", author="alice")["iid"]
+    else:
+        number = emu.open_pull(REPO, "feature", "Add div", body="Adds division.", user="alice")["number"]
+    print(f"alice opens {forge.kind} {number} (feature → main), which adds div(a, b)")
     if scripted:
         forge.stack.model.set_script(REVIEW_SCRIPT)
-    run_id = _ask(forge, conn, number, "/codex review")
+    run_id = _ask(forge, conn, number, "/codex review", on_request=True)
     if run_id is None:
         return 1, number, ""
-    reviews = [r for r in emu.reviews.reviews.values() if r["number"] == number]
-    if not reviews:
-        print("No review was posted.")
-        return 1, number, ""
-    review = reviews[-1]
     print(f"\nReview: {load_run(conn, run_id).pr_url}\n")
-    print("\n".join(f"    | {line}" for line in review["body"].splitlines()))
-    for comment in (c for c in emu.reviews.comments.values() if c["review_id"] == review["id"]):
-        print(f"\n  on {comment['path']}:{comment['line']}:\n" + "\n".join(f"    | {ln}" for ln in comment["body"].splitlines()))
+    for where, body in _review_of(forge, number):
+        print((f"  on {where}:\n" if where else "") + "\n".join(f"    | {line}" for line in body.splitlines()) + "\n")
     return 0, number, load_run(conn, run_id).pr_url
+
+
+def _review_of(forge, number: int) -> list[tuple[str, str]]:
+    """(where, body) of the review's parts: the summary first (no place), then each line comment."""
+    emu = forge.emu
+    if forge.name == "gitlab":
+        notes = [n for d in emu.discussions(REPO, number) for n in d["notes"] if n["author"]["username"] != "alice"]
+        placed = [(f"{n['position']['new_path']}:{n['position']['new_line']}", n["body"]) for n in notes if n.get("position")]
+        summary = [("", n["body"]) for n in notes if "codexbot:review=" in n["body"]]
+        return summary + placed
+    review = [r for r in emu.reviews.reviews.values() if r["number"] == number][-1]
+    lines = [c for c in emu.reviews.comments.values() if c["review_id"] == review["id"]]
+    return [("", review["body"])] + [(f"{c['path']}:{c['line']}", c["body"]) for c in lines]
 
 
 def show_ci(forge, conn: redis.Redis, workdir: Path, scripted: bool) -> tuple[int, int, str]:
     """codexbot's pull request fails CI (the repository's tests, run for real on its branch), a repair follows,
     and CI passes."""
-    if forge.name != "github":
-        print("The CI scenario runs on the emulated GitHub (--forge github).")
-        return 2, 0, ""
     emu = forge.emu
     emu.commit_files(REPO, "main", {"tests/test_sub.py": SUB_TEST}, "Test sub, which calc does not have yet")
     number = forge.open_issue()
@@ -133,26 +137,36 @@ def show_ci(forge, conn: redis.Redis, workdir: Path, scripted: bool) -> tuple[in
     if _ask(forge, conn, number, "/codex fix the failing test") is None or not forge.change_requests():
         return 1, number, ""
     url, branch, pull = forge.change_requests()[0]
-    print(f"\nPull request: {url} ({branch})")
+    print(f"\n{forge.kind.capitalize()}: {url} ({branch})")
     if scripted:
         forge.stack.model.set_script(REPAIR_SCRIPT)
     for round_ in range(3):  # CI, a repair, CI again: bounded
         sha = emu.branch_head(REPO, branch)
         code, log = _ci_job(forge, branch, workdir / f"ci-{round_}")
         conclusion = "success" if code == 0 else "failure"
-        print(f"\nCI (GitHub Actions job 'tests') on {sha[:12]}: {conclusion}\n    | " + log.replace("\n", "\n    | "))
-        emu.ci.job(REPO, sha, "tests", conclusion, log)
-        delivery = emu.ci.suite_completed(REPO, sha, conclusion, branch)
-        print(f"  check_suite webhook answered {delivery.status} {delivery.response.strip()}")
+        print(f"\nCI (job 'tests') on {sha[:12]}: {conclusion}\n    | " + log.replace("\n", "\n    | "))
+        delivery = _report_ci(forge, pull, sha, conclusion, log, branch)
+        print(f"  CI webhook answered {delivery.status} {delivery.response.strip()}")
         if delivery.status == 202:
             follow(conn, json.loads(delivery.response)["run_id"])
         if conclusion == "success":
             break
         print(f"  repair commit: {emu.branch_head(REPO, branch)}")
-    for _, author, body in forge.comments(pull):
+    for _, author, body in forge.comments(pull, on_request=True):
         if author != "alice" and any(word in body for word in ("CI fails on", "CI passes on", "CI still fails")):
-            print(f"\n{author} on the pull request:\n    | " + body.strip().splitlines()[-1])
+            print(f"\n{author} on the {forge.kind}:\n    | " + body.strip().splitlines()[-1])
     return (0 if conclusion == "success" else 1), number, url
+
+
+def _report_ci(forge, pull: int, sha: str, conclusion: str, log: str, branch: str):
+    """The forge's CI finishes its job and delivers the webhook: GitHub Actions' check suite, or GitLab's
+    merge request pipeline."""
+    if forge.name == "gitlab":
+        status = "success" if conclusion == "success" else "failed"
+        pipeline = forge.emu.ci.pipeline(REPO, sha, {"tests": status}, traces={"tests": log}, merge_request=pull)
+        return forge.emu.ci.deliver(pipeline)
+    forge.emu.ci.job(REPO, sha, "tests", conclusion, log)
+    return forge.emu.ci.suite_completed(REPO, sha, conclusion, branch)
 
 
 def _ci_job(forge, branch: str, workdir: Path) -> tuple[int, str]:
@@ -167,9 +181,9 @@ def _ci_job(forge, branch: str, workdir: Path) -> tuple[int, str]:
     return proc.returncode, "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
 
 
-def _ask(forge, conn, number: int, text: str) -> str | None:
+def _ask(forge, conn, number: int, text: str, on_request: bool = False) -> str | None:
     print(f'\nalice comments "{text}" on {REPO}#{number}')
-    delivery = forge.comment(number, text)
+    delivery = forge.comment(number, text, on_request)
     print(f"  webhook answered {delivery.status} {delivery.response.strip()}\n  run log:")
     if delivery.status != 202:
         return None

@@ -15,21 +15,23 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEXBOT_"))}
 
 
-def demo(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "demo.py", "--forge", "github", "--no-serve", *args], cwd=ROOT,
+def demo(forge: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "demo.py", "--forge", forge, "--no-serve", *args], cwd=ROOT,
                           env=_env(), capture_output=True, text=True, timeout=540, stdin=subprocess.DEVNULL)
 
 
-def test_the_review_scenario_prints_the_review_and_its_line_comment():
-    proc = demo("--scenario", "review")
+@pytest.mark.parametrize("forge", ["github", "gitlab"])
+def test_the_review_scenario_prints_the_review_and_its_line_comment(forge):
+    proc = demo(forge, "--scenario", "review")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
-    assert "Review: http://127.0.0.1:" in out and "#pullrequestreview-" in out
+    assert "Review: http://127.0.0.1:" in out and ("#note_" if forge == "gitlab" else "#pullrequestreview-") in out
     assert "Found 1 issue: 1 P0." in out and "on calc.py:7:" in out and "**P0** (must fix)" in out
 
 
-def test_the_ci_scenario_fails_ci_repairs_it_and_passes():
-    proc = demo("--scenario", "ci")
+@pytest.mark.parametrize("forge", ["github", "gitlab"])
+def test_the_ci_scenario_fails_ci_repairs_it_and_passes(forge):
+    proc = demo(forge, "--scenario", "ci")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert ": failure" in out and "ImportError: cannot import name 'sub'" in out
