@@ -67,3 +67,23 @@ def test_the_fork_author_without_write_access_cannot_ask(stack):
     run = ask(stack, number, "/codex fix the failing test", login="eve")
     assert run.status == "failed" and "@eve needs write access" in run.error
     assert stack.github.pushes == [] and stack.model.requests == []
+
+
+def test_a_task_on_a_gitlab_forks_merge_request_opens_a_new_one(stack):
+    gl = stack.gitlab
+    gl.create_project(FORK, sample_repo.FILES)
+    gl.commit_files(FORK, "feature", {"NOTES.md": NOTE}, "eve's change", start="main")
+    iid = gl.open_merge_request(REPO, "feature", "eve's feature", description="From my fork.", author="eve",
+                                source_project=FORK)["iid"]
+    fork_head = gl.branch_head(FORK, "feature")
+    delivery = gl.note_as("alice", REPO, iid, "/codex fix the failing test", merge_request=True)
+    assert delivery.status == 202, delivery.response
+    stack.work()
+    run = load_run(redis.Redis.from_url(stack.redis_url), json.loads(delivery.response)["run_id"])
+    assert run.status == "succeeded", run.error
+    [new] = [mr for mr in gl.merge_requests(REPO) if mr["iid"] != iid]
+    branch = new["source_branch"]
+    assert branch.startswith(f"codex/pr-{iid}-") and f"Based on !{iid}" in new["description"]
+    assert gl.read_file_at(REPO, branch, "NOTES.md") == NOTE
+    assert gl.read_file_at(REPO, branch, "calc.py") == sample_repo.FIXED_CALC
+    assert gl.branch_head(FORK, "feature") == fork_head  # nothing pushed to the fork

@@ -67,8 +67,9 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
                              change=result.delta)
     table = f"\n\n### Attempts\n\n{attempts_table}\n" if attempts_table else ""
     if prepared.fork_of:
-        body = (f"Based on #{prepared.fork_of}, a pull request from a fork that codexbot cannot push to: this one "
-                f"holds its commits and the change asked for there.\n\n{body}")
+        ref, kind = (f"!{prepared.fork_of}", "merge") if trigger.forge == "gitlab" else (f"#{prepared.fork_of}", "pull")
+        body = (f"Based on {ref}, a {kind} request from a fork that codexbot cannot push to: this one holds its "
+                f"commits and the change asked for there.\n\n{body}")
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
                                        pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)

@@ -123,7 +123,8 @@ def _refuse_protected_user_changes(run: RunContext, commit: str, base_sha: str, 
 
 
 def _prepare_fork(run: RunContext, repo: Repository, config: RepoConfig, pull, task_text: str) -> Prepared:
-    """A task on a fork's pull request: the fork's head (fetched by the forge's ref for it), and the change on a
+    """A task on a fork's pull request (head_repo None: a fork the token cannot see, or one deleted since): the
+    fork's head (fetched by the forge's ref for it, which the forge keeps in this repository), and the change on a
     new branch of this repository, `codex/pr-<n>-<run>`, for a new pull request that links the original. Only
     the commenter's permission counts; the fork's code runs only in the sandbox; config is the default branch's."""
     if not isinstance(run.forge, PullReviews):
@@ -148,9 +149,8 @@ def _prepare_fork(run: RunContext, repo: Repository, config: RepoConfig, pull, t
 def _pull_request_head(forge: Forge, trigger: Trigger, repo: Repository):
     """The pull request, the task built from the review, and the review comments it answers."""
     issue = forge.issue(trigger.number)
-    if issue.pull is None or issue.pull.head_repo is None:
-        raise RunFailed("this pull request's fork was deleted, so there is no head to work on; "
-                        "comment on an issue instead")
+    if issue.pull is None:
+        raise RunFailed(f"#{trigger.number} is not a pull request any more; comment on an issue instead")
     if issue.pull.head_branch == repo.default_branch and issue.pull.head_repo == repo.full_name:
         raise RunFailed(f"this pull request's head is the default branch ({repo.default_branch}), which codexbot "
                         "never pushes to; ask on an issue, or on a pull request from another branch")
