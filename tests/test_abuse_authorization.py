@@ -64,7 +64,7 @@ GITHUB_CASES = {
 def _github_thread(stack, case: Case) -> int:
     if not case.on_fork_pull:
         return stack.github.open_issue(REPO, "Tests fail", "`test_add` fails.", user="octo")["number"]
-    stack.github.create_repo(FORK, sample_repo.FILES)
+    stack.github.fork_repo(REPO, FORK)
     stack.github.commit_files(FORK, "patch", {"NOTES.md": "from a fork\n"}, "Add notes", start="main")
     return stack.github.open_pull(REPO, "patch", "Notes from a fork", user="eve", head_repo=FORK)["number"]
 

@@ -18,7 +18,7 @@ NOTE = "# eve's notes\n"
 @pytest.fixture
 def stack(redis_server, redis_conn, tmp_path):
     with Stack(redis_server.url, workdir=tmp_path) as stack:
-        stack.github.create_repo(FORK, sample_repo.FILES)
+        stack.github.fork_repo(REPO, FORK)
         stack.github.add_user("eve", {REPO: "read"})
         yield stack
         assert stack.github.errors == []
@@ -71,7 +71,7 @@ def test_the_fork_author_without_write_access_cannot_ask(stack):
 
 def test_a_task_on_a_gitlab_forks_merge_request_opens_a_new_one(stack):
     gl = stack.gitlab
-    gl.create_project(FORK, sample_repo.FILES)
+    gl.fork_project(REPO, FORK)
     gl.commit_files(FORK, "feature", {"NOTES.md": NOTE}, "eve's change", start="main")
     iid = gl.open_merge_request(REPO, "feature", "eve's feature", description="From my fork.", author="eve",
                                 source_project=FORK)["iid"]

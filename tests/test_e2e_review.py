@@ -116,7 +116,7 @@ def test_no_findings_is_one_line(stack):
 
 
 def test_a_fork_pull_request_is_reviewed_without_pushing_anywhere(stack):
-    stack.github.create_repo("eve/calc", sample_repo.FILES)
+    stack.github.fork_repo(REPO, "eve/calc")
     stack.github.commit_files("eve/calc", "feature", {"calc.py": FEATURE}, "Add div", start="main")
     number = open_feature_pull(stack, head_repo="eve/calc")
     run = ask(stack, number, "/codex review")

@@ -122,7 +122,7 @@ def test_no_findings_is_one_line(stack, redis_conn):
 
 
 def test_a_fork_merge_request_is_reviewed_without_pushing_anywhere(stack, redis_conn):
-    stack.gitlab.create_project("eve/calc", sample_repo.FILES)
+    stack.gitlab.fork_project(sample_repo.REPO, "eve/calc")
     stack.gitlab.commit_files("eve/calc", "feature", {"calc.py": FEATURE}, "Add div", start="main")
     iid = open_feature_mr(stack, source_project="eve/calc")
     run = ask(stack, redis_conn, iid, "/codex review")

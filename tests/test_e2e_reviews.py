@@ -107,7 +107,7 @@ def test_two_runs_on_one_pull_request_never_hold_the_branch_at_once(redis_conn):
 
 
 def test_a_pull_request_from_a_fork_gets_a_new_pull_request_and_nothing_is_pushed_to_the_fork(stack, redis_conn):
-    stack.github.create_repo("mallory/calc", sample_repo.FILES)
+    stack.github.fork_repo(REPO, "mallory/calc")
     stack.github.commit_files("mallory/calc", "patch-1", {"NOTES.md": "hi\n"}, "Add notes", start="main")
     pull = stack.github.open_pull(REPO, "patch-1", "Add notes", user="mallory", head_repo="mallory/calc")
     assert pull["head"]["repo"]["full_name"] == "mallory/calc"

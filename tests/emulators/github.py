@@ -90,6 +90,12 @@ class GitHubEmulator:
         git.init_bare(path, default_branch, files)
         return self.state.add_repo(full_name, default_branch, path)
 
+    def fork_repo(self, source: str, full_name: str) -> dict:
+        """A fork: a bare clone of source's repository (the same history), as GitHub makes it."""
+        path = os.path.join(self.repos_root, f"{full_name}.git")
+        git.clone_bare(self.state.repo(source)["path"], path)
+        return self.state.add_repo(full_name, self.state.repo(source)["default_branch"], path)
+
     def commit_files(self, repo: str, branch: str, files: dict[str, str | bytes],
                      message: str = "Update files", start: str | None = None) -> str:
         """Commits on `branch` of the bare repository, as a push would; returns the sha. A new branch starts

@@ -40,6 +40,13 @@ def init_bare(git_dir: str, default_branch: str, files: dict[str, str | bytes]) 
     return commit_files(git_dir, default_branch, files, "Initial commit")
 
 
+def clone_bare(source_dir: str, git_dir: str) -> None:
+    """A bare copy of source_dir with all its branches: a fork's repository."""
+    subprocess.run(["git", "clone", "--quiet", "--bare", source_dir, git_dir], check=True, capture_output=True,
+                   env=_git_env(), timeout=GIT_TIMEOUT)
+    run_git(git_dir, "config", "http.receivepack", "true")
+
+
 def commit_files(git_dir: str, branch: str, files: dict[str, str | bytes], message: str) -> str:
     """Commits `files` on top of `branch` (creating it if needed) without a work tree."""
     parent = branch_head(git_dir, branch)

@@ -73,6 +73,13 @@ class GitLabEmulator:
         git.init_bare(git_dir, default_branch, files)
         return self.shapes.project(self.state.add_project(path_with_namespace, default_branch, git_dir))
 
+    def fork_project(self, source: str, path_with_namespace: str) -> dict:
+        """A fork: a bare clone of source's repository (the same history), as GitLab makes it."""
+        record = self.state.project(source)
+        git_dir = os.path.join(self.repos_root, f"{path_with_namespace}.git")
+        git.clone_bare(record["git_dir"], git_dir)
+        return self.shapes.project(self.state.add_project(path_with_namespace, record["default_branch"], git_dir))
+
     def add_user(self, username: str, access: dict[str, int] | None = None) -> dict:
         """A user with access levels per project or group path (10 guest … 50 owner)."""
         user = self.state.add_user(username)
