@@ -8,13 +8,13 @@ import re
 import gitlab
 import requests
 
+from jobs.forges.diff_hunks import hunk_lines
 from jobs.forges.reviewing import ChecksState, FailedCheck, LineComment, PostedReview, finding_keys
 
 RUNNING = ("created", "waiting_for_resource", "preparing", "pending", "running", "scheduled")
 LOG_BYTES = 200_000  # of one job's trace, kept from its end
 MAX_LOG_READ = 64_000_000
 MAX_JOBS = 100
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _NOISE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|section_(?:start|end):\d+:[\w.-]+(?:\[[^\]]*\])?\r?")
 
 
@@ -108,7 +108,7 @@ class GitLabReviews:
         for item in self._gl.http_list(path, iterator=True, per_page=100):
             if not item.get("deleted_file"):
                 old_path = item.get("old_path") or item["new_path"]
-                files[item["new_path"]] = (old_path, _new_to_old(item.get("diff") or ""))
+                files[item["new_path"]] = (old_path, hunk_lines(item.get("diff") or ""))
         return files
 
     def _trace_tail(self, job_id: int, tail_lines: int) -> str:
@@ -141,22 +141,3 @@ def _position(refs: dict, file: tuple[str, dict[int, int | None]] | None, commen
     if lines[comment.line] is not None:
         position["old_line"] = lines[comment.line]
     return position
-
-
-def _new_to_old(diff: str) -> dict[int, int | None]:
-    """The new side's lines in a file's hunks: added (None) or unchanged (with the old side's number)."""
-    lines: dict[int, int | None] = {}
-    old = new = old_left = new_left = 0
-    for text in diff.split("\n"):
-        if old_left > 0 or new_left > 0:
-            if text.startswith("+"):
-                lines[new], new, new_left = None, new + 1, new_left - 1
-            elif text.startswith("-"):
-                old, old_left = old + 1, old_left - 1
-            elif text.startswith(" ") or text == "":
-                lines[new] = old
-                old, new, old_left, new_left = old + 1, new + 1, old_left - 1, new_left - 1
-        elif (hunk := _HUNK.match(text)):
-            old, new = int(hunk.group(1)), int(hunk.group(3))
-            old_left, new_left = int(hunk.group(2) or 1), int(hunk.group(4) or 1)
-    return lines

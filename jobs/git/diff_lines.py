@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs.forges.diff_hunks import hunk_lines
 from jobs.git import workspace
 
-_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_FILE = re.compile(r"^diff --git .*$", re.MULTILINE)  # inside a hunk every line starts with " ", "+" or "-"
 _NEW_PATH = re.compile(r"^\+\+\+ (?:b/)?(.*)$")
 _OLD_PATH = re.compile(r"^--- (?:a/)?(.*)$")
 
@@ -31,40 +32,22 @@ class DiffAnchors:
 
 
 def parse_anchors(diff: str) -> DiffAnchors:
-    """A unified diff's anchorable lines per new path; a hunk's lines are counted by its header, so a changed
-    line that reads like a header ("+++ x") is still a line."""
+    """A unified diff (git's, with a header per file) as the anchorable lines of each new path."""
     files: dict[str, FileLines] = {}
-    current: FileLines | None = None
-    old_path, old_no, new_no, old_left, new_left = "", 0, 0, 0, 0
-    for line in diff.split("\n"):
-        if old_left > 0 or new_left > 0:
-            if line.startswith("+"):
-                current.lines[new_no] = None
-                new_no, new_left = new_no + 1, new_left - 1
-            elif line.startswith("-"):
-                old_no, old_left = old_no + 1, old_left - 1
-            elif line.startswith(" ") or line == "":
-                current.lines[new_no] = old_no
-                new_no, old_no, new_left, old_left = new_no + 1, old_no + 1, new_left - 1, old_left - 1
-            continue  # "\\ No newline at end of file" counts for neither side
-        if line.startswith("diff --git "):
-            current, old_path = None, ""
-        elif (old := _OLD_PATH.match(line)):
-            old_path = "" if old.group(1) == "/dev/null" else old.group(1)
-        elif (new := _NEW_PATH.match(line)):
-            current = None if new.group(1) == "/dev/null" else files.setdefault(new.group(1),
-                                                                               FileLines(old_path or new.group(1)))
-        elif (hunk := _HUNK.match(line)) and current is not None:
-            old_no, new_no = int(hunk.group(1)), int(hunk.group(3))
-            old_left, new_left = int(hunk.group(2) or 1), int(hunk.group(4) or 1)
+    for block in _FILE.split(diff)[1:]:
+        header, hunks, body = block.partition("\n@@")
+        old_path = new_path = ""
+        for line in header.split("\n"):
+            if (old := _OLD_PATH.match(line)):
+                old_path = "" if old.group(1) == "/dev/null" else old.group(1)
+            elif (new := _NEW_PATH.match(line)):
+                new_path = "" if new.group(1) == "/dev/null" else new.group(1)
+        if new_path:
+            files[new_path] = FileLines(old_path or new_path, hunk_lines("@@" + body) if hunks else {})
     return DiffAnchors(files)
 
 
-def review_diff(workdir: Path, base: str, head: str, max_bytes: int) -> tuple[str, bool]:
-    """What head changes since it left base (three dots, as the forges show it), cut to max_bytes; and whether
-    it was cut."""
-    text = workspace.git(workdir, "diff", "--no-color", "--no-ext-diff", "--no-renames", "--no-textconv",
+def review_diff(workdir: Path, base: str, head: str) -> str:
+    """What head changes since it left base (three dots, as the forges show it)."""
+    return workspace.git(workdir, "diff", "--no-color", "--no-ext-diff", "--no-renames", "--no-textconv",
                          f"{base}...{head}").stdout
-    if len(text.encode()) <= max_bytes:
-        return text, False
-    return text.encode()[:max_bytes].decode("utf-8", "ignore"), True

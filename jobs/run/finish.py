@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from jobs.agent.loop import AgentResult
 from jobs.git import patches, workspace
 from jobs.records import delegated, runs
 from jobs.records.results import store_delta, store_outcome
@@ -61,7 +62,7 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     elif finish.kind == "followup":  # answer on each addressed review thread, keep the description whole
         return finish_followup(run.forge, trigger, list(prepared.review), result.head, result.agent.summary,
                                result.tests, prepared.push_branch, run.run_id, run.link, run.redact)
-    cost = cost_of(run, result)
+    cost = cost_of(run, result.agent)
     failing = result.tests_failing
     body = pull_request_body(trigger, result.agent.summary, result.tests, stat, run.link, cost=cost, draft=failing,
                              change=result.delta)
@@ -81,9 +82,8 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     return f"opened {pull.url} ({verdict}). Cost: {cost}.{table}"
 
 
-def cost_of(run: RunContext, result: AttemptResult) -> str:
-    """The run's cost line so far (the agent of the chosen attempt; phases up to now)."""
-    agent = result.agent
+def cost_of(run: RunContext, agent: AgentResult) -> str:
+    """The run's cost line so far (the agent's, of the chosen attempt; phases up to now)."""
     return run_cost(agent.steps, agent.prompt_tokens, agent.completion_tokens, agent.cost,
                     runs.read_phases(run.conn, run.run_id), time.time())
 

@@ -4,7 +4,6 @@ diff, each finding with a severity. A review pushes nothing, so it works on pull
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from jobs.agent.model import ModelError
@@ -12,17 +11,17 @@ from jobs.agent.review_tools import Finding, ReviewToolbox, review_rules
 from jobs.forges.base import PullRequest
 from jobs.forges.reviewing import LineComment, PullReviews
 from jobs.git.checkout import check_out
-from jobs.git.diff_lines import parse_anchors, review_diff
+from jobs.git.diff_lines import DiffAnchors, parse_anchors, review_diff
 from jobs.git.pull_heads import check_out_pull_head
 from jobs.records import runs
 from jobs.records.results import store_transcript
 from jobs.repo.guidelines import review_guidelines
 from jobs.report.reviews import finding_comment, finding_key, review_marker, review_summary
-from jobs.report.texts import run_cost
 from jobs.run.authorize import authorize, confirm_request
 from jobs.run.auto_review import skip_reason
 from jobs.run.cancellation import RunFailed, cancel_reason, cancel_watch
 from jobs.run.context import RunContext
+from jobs.run.finish import cost_of
 from jobs.run.job import run_job
 from jobs.run.start import read_repo_config
 from jobs.run.wiring import build_agent, make_sandbox, sandbox_limits
@@ -64,8 +63,15 @@ def review_requested(run: RunContext) -> str:
 class Checked:
     head: str
     base: str
-    diff: str
-    cut: bool
+    diff: str  # the whole change, which the anchors come from
+    anchors: DiffAnchors
+
+    @property
+    def shown(self) -> tuple[str, bool]:
+        """The diff as the prompt holds it, and whether it was cut to MAX_DIFF_PROMPT bytes."""
+        data = self.diff.encode()
+        return (self.diff, False) if len(data) <= MAX_DIFF_PROMPT else \
+            (data[:MAX_DIFF_PROMPT].decode("utf-8", "ignore"), True)
 
 
 def review_pull(run: RunContext, repo, config, pull: PullRequest) -> str:
@@ -91,11 +97,11 @@ def _check_out(run: RunContext, repo, pull: PullRequest) -> Checked:
     read = run.forge.git_credentials(write=False)
     check_out(run.settings, run.services.workspaces, repo, read, pull.base_branch, run.workdir, run.log)
     head, base = check_out_pull_head(run.workdir, run.forge.head_ref(pull.number), pull.base_branch, read)
-    diff, cut = review_diff(run.workdir, base, head, MAX_DIFF_PROMPT)
+    diff = review_diff(run.workdir, base, head)
     runs.update_run(run.conn, run.run_id, base_sha=base)
     source = "a fork" if pull.head_repo != repo.full_name else pull.head_branch
     run.log(f"checked out pull request #{pull.number} at {head[:12]} (from {source}); compared with {base[:12]}")
-    return Checked(head, base, diff, cut)
+    return Checked(head, base, diff, parse_anchors(diff))
 
 
 def _review_agent(run: RunContext, config, minor: bool, checked: Checked, pull: PullRequest, focus: str):
@@ -120,10 +126,11 @@ def _review_agent(run: RunContext, config, minor: bool, checked: Checked, pull: 
 
 
 def _task(pull: PullRequest, checked: Checked, focus: str) -> str:
+    diff, cut = checked.shown
     parts = [f"Review the pull request \"{pull.title}\".", "", "Its description:", "",
              (pull.body or "(no description)").strip(), "", "The change (git diff refs/codexbot/base...HEAD):", "",
-             checked.diff or "(the change is empty)"]
-    if checked.cut:
+             diff or "(the change is empty)"]
+    if cut:
         parts += ["", "(The diff was cut here: read the rest with git diff.)"]
     if focus:
         parts += ["", f"The person who asked for this review wants it to focus on: {focus}"]
@@ -132,13 +139,12 @@ def _task(pull: PullRequest, checked: Checked, focus: str) -> str:
 
 def _post(run: RunContext, pull: PullRequest, checked: Checked, findings: list[Finding], agent, focus: str,
           minor: bool) -> str:
-    anchors = parse_anchors(review_diff(run.workdir, checked.base, checked.head, 1 << 62)[0])
+    anchors = checked.anchors
     already = run.forge.open_finding_keys(pull.number)
     fresh = [f for f in findings if finding_key(f) not in already]
     anchored = [f for f in fresh if anchors.anchor(f.path, f.line)]
     outside = [f for f in fresh if not anchors.anchor(f.path, f.line)]
-    cost = run_cost(agent.steps, agent.prompt_tokens, agent.completion_tokens, agent.cost,
-                    runs.read_phases(run.conn, run.run_id), time.time())
+    cost = cost_of(run, agent)
     summary = review_summary(run.run_id, checked.head, focus, agent.summary, anchored, outside,
                              len(findings) - len(fresh), run.link, cost, run.redact, minor)
     comments = [LineComment(f.path, f.line, finding_comment(f, run.redact)) for f in anchored]
