@@ -12,6 +12,8 @@ from jobs.types import Command, Trigger
 
 _BOT_USERNAME = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?$")  # GitLab's access-token users
 _OPEN = "opened"
+# The events parse_gitlab_event acts on; the webhook answers any other by its header, before reading the body.
+HANDLED_EVENTS = frozenset({"Note Hook", "Issue Hook", "Merge Request Hook", "Pipeline Hook"})
 
 
 def parse_gitlab_event(event: str, payload: dict[str, Any], rules: Rules) -> Trigger | Ignored:

@@ -16,7 +16,7 @@ import redis
 from flask import Blueprint, Response, request
 
 from bot.events.fields import Ignored
-from bot.events.gitlab import parse_gitlab_event
+from bot.events.gitlab import HANDLED_EVENTS, parse_gitlab_event
 from bot.state import AppState, get_state
 from bot.webhooks.delivery import Answer, Delivery, Refused, rules_for
 from bot.webhooks.front import Request, answer_webhook, mount
@@ -88,6 +88,8 @@ def receive_gitlab(state: AppState, req: Request) -> Answer:
         if not settings.gitlab_webhook_secret and not state.hook_secrets.exist():
             raise Refused(404, "GitLab webhooks are not enabled: set CODEXBOT_GITLAB_WEBHOOK_SECRET or "
                                "`codexbot gitlab-hook-secret set PROJECT`")
+        if _EVENT.match(event) and event not in HANDLED_EVENTS:  # push, tag, wiki, …: nothing to verify or do
+            return Delivery(state, "gitlab", "", event).answer(200, {"ignored": f"{event} is not acted on"})
         head = read_head(req.stream, PROJECT_WINDOW)  # over MAX_WEBHOOK_BYTES: 413 before any is read
         project = project_path_in(head)
         secrets = _secrets_of(project, settings, Delivery(state, "gitlab", "", event))
