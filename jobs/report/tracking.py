@@ -63,9 +63,13 @@ def render_help(command: str, errors: tuple[str, ...] = (), notes: tuple[str, ..
         f"- `{command} <task>`: run the agent on the task and answer with a pull request",
         f"- `{command}` alone on an issue: the issue itself is the task",
         f"- `{command} help` · `status` · `cancel` · `retry`",
-        "- options in the first line: `--attempts N` (1 to 5), `--model NAME`, `--fresh` (set up from scratch)",
+        f"- on a pull request: `{command} review [focus]` (a review with line comments), `{command} fix-ci` (a commit "
+        f"that makes its failing CI pass), `{command} pick N` (attempt N's change instead)",
+        "- options in the first line: `--attempts N` (1 to 5), `--models a,b` (one attempt per model), "
+        "`--model NAME`, `--fresh` (set up from scratch)",
         "",
-        "Repository settings live in `.codexbot.toml` on the default branch (`[setup] commands`, `[test] command`).",
+        "Repository settings live in `.codexbot.toml` on the default branch (`[setup] commands`, `[test] command`, "
+        "`[review] auto`, `[ci] fix_attempts`).",
         *[f"\n_Note: {n}_" for n in notes],
     ])
 

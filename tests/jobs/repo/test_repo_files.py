@@ -72,6 +72,8 @@ def test_tracking_comment_shows_the_phase_and_the_outcome():
 def test_help_lists_commands_and_errors():
     text = render_help("/codex", ("`--attempts` takes a number from 1 to 5, not `9`",))
     assert "could not start" in text and "/codex help" in text and "--attempts" in text
+    assert "/codex review [focus]" in text and "/codex fix-ci" in text and "/codex pick N" in text
+    assert "--models a,b" in text and "[review] auto" in text and "[ci] fix_attempts" in text
 
 
 def test_the_cost_line_has_steps_tokens_dollars_and_time_per_phase():
