@@ -19,7 +19,7 @@ from jobs.run.finish import Finish
 from jobs.run.job import run_job
 from jobs.run.locks import lock_key, pull_request_lock
 from jobs.run.pipeline import run_pipeline
-from jobs.run.start import Start, read_repo_config
+from jobs.run.start import Start, pull_and_config
 from jobs.settings import current
 from jobs.types import Command
 
@@ -37,9 +37,7 @@ def repair_requested(run: RunContext) -> str:
     trigger = run.task.trigger
     if not isinstance(run.forge, CiChecks):
         raise RunFailed("codexbot cannot read CI results on this forge")
-    repo = run.forge.repository()
-    config = read_repo_config(run.forge, repo.default_branch)
-    pull = run.forge.issue(trigger.number).pull
+    repo, config, pull = pull_and_config(run)
     automatic = trigger.source == "event"
     if automatic:
         reason = _not_ours(run, config, pull, repo.full_name)

@@ -23,7 +23,7 @@ from jobs.run.cancellation import RunFailed, cancel_reason, cancel_watch
 from jobs.run.context import RunContext
 from jobs.run.finish import cost_of
 from jobs.run.job import run_job
-from jobs.run.start import read_repo_config
+from jobs.run.start import pull_and_config
 from jobs.run.wiring import build_agent, make_sandbox, sandbox_limits
 from jobs.settings import current
 
@@ -40,9 +40,7 @@ def review_requested(run: RunContext) -> str:
     trigger = run.task.trigger
     if not isinstance(run.forge, PullReviews):
         raise RunFailed("this forge has no reviews codexbot can post")
-    repo = run.forge.repository()
-    config = read_repo_config(run.forge, repo.default_branch)
-    pull = run.forge.issue(trigger.number).pull
+    repo, config, pull = pull_and_config(run)
     if pull is None:
         raise RunFailed(f"#{trigger.number} is not a pull request: a review needs one")
     if trigger.source == "event":  # an automatic review: quiet unless the repository asked for it

@@ -74,6 +74,13 @@ def read_repo_config(forge: Forge, default_branch: str) -> RepoConfig:
     return RepoConfig(**{**config.__dict__, "instructions": agents})
 
 
+def pull_and_config(run: RunContext):
+    """The repository, its settings (default branch) and the pull request the trigger names (None on an issue):
+    what a review and a CI repair read before deciding anything."""
+    repo = run.forge.repository()
+    return repo, read_repo_config(run.forge, repo.default_branch), run.forge.issue(run.task.trigger.number).pull
+
+
 def prepare(run: RunContext, start: Start) -> Prepared:
     repo = run.forge.repository()
     config = read_repo_config(run.forge, repo.default_branch)
