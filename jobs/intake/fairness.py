@@ -50,11 +50,15 @@ def heal_slots(conn: redis.Redis) -> None:
 
 
 def is_waiting(conn: redis.Redis, job: Job) -> bool:
-    """Whether a job marked rate-limited is in line for a slot (a run that is not would never start)."""
+    """Whether a job marked rate-limited is in line for a slot, or no longer marked so (a run that is marked
+    but not in line would never start). Status and place are read in one transaction: RQ's promotion moves
+    both at once, so a run promoted meanwhile is never taken for one that fell out of line."""
     if not job.rate_limit_key:
         return False
     registry = RateLimitRegistry(job.rate_limit_key, connection=conn)
-    return conn.zscore(registry.rate_limited_key, job.id) is not None
+    with conn.pipeline(transaction=True) as pipe:
+        status, place = pipe.hget(job.key, "status").zscore(registry.rate_limited_key, job.id).execute()
+    return place is not None or status != JobStatus.RATE_LIMITED.value.encode()
 
 
 def waiting_count(conn: redis.Redis, trigger: Trigger) -> int:

@@ -91,3 +91,19 @@ def test_a_run_marked_waiting_but_out_of_line_is_put_back_in_line(redis_conn):
     actions = reconcile_runs(redis_conn, ["codexbot"], policy=Policy())
     assert len(actions) == 1 and "not in line" in actions[0]
     assert registry.get_rate_limited_job_ids() == [job_id_for(busy[1].run_id)]
+
+
+def test_a_run_promoted_while_reconciliation_looks_at_it_is_not_taken_for_dead(redis_conn):
+    """The race that ran one run twice under `codexbot up`: the pass read the job while it waited, the
+    worker ending the run before it promoted it, and the pass then found it out of line."""
+    from jobs.upkeep.reconcile import Policy, why_dead
+
+    queue = make_queue(redis_conn, "codexbot")
+    busy = [accept_trigger(queue, trigger(BUSY, number=n), f"b{n}", job_timeout=60, slots=1) for n in range(1, 3)]
+    seen = Job.fetch(job_id_for(busy[1].run_id), connection=redis_conn, serializer=JSONSerializer)
+    assert seen.get_status() == JobStatus.RATE_LIMITED
+    first = queue.dequeue_any([queue], None, connection=redis_conn, serializer=JSONSerializer)[0]
+    first.set_status(JobStatus.FINISHED)
+    release_slot(first)  # promotes the waiting run: it is queued now, out of the waiting set
+    assert queued_ids(queue) == [seen.id]
+    assert why_dead(redis_conn, seen, 0.0, Policy().stale_after) is None
