@@ -4,8 +4,9 @@ Deliveries are signed issue_comment webhooks (the 14 KB example payload): 80% co
 20% tasks, and 5% of all requests redeliveries of earlier tasks. Each server is measured at a fixed rate
 (open loop, latency from when the request was due) and at full speed (closed loop, 16 connections), from
 separate processes, in rounds that interleave the servers so the machine's drift hits all alike. Every
-server is held to the same CPUs (the first two this process may use). The Probot peer (bench/probot) is
-installed with npm by this script.
+server is held to the same CPUs (the first two this process may use), and its CPU time per request at full
+speed is printed (codexbot's with its Redis). The Probot peer (bench/probot) is installed with npm by this
+script.
 
     python bench/webhook.py [--rate 500] [--seconds 5] [--requests 4000] [--rounds 5] [--workers N]
 """
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import peers  # noqa: E402
+from jobs.host import process_tree  # noqa: E402
 from bench.loadgen import Result, fixed_rate, full_speed, median  # noqa: E402
 from tests.payloads import github_headers, load_corpus  # noqa: E402
 from tests.services import RedisServer, free_port  # noqa: E402
@@ -76,26 +78,41 @@ def start_server(command: peers.Command, port: int, log: Path) -> subprocess.Pop
     raise SystemExit(f"server did not start: see {log}")
 
 
-def report(name: str, label: str, res: Result) -> None:
+def report(name: str, label: str, res: Result, cpu_us: float | None = None) -> None:
+    cpu = f"   server CPU {cpu_us:4.0f} us/req" if cpu_us is not None else ""
     print(f"{name:<10} {label:<11} {res.rps:8.0f} req/s   p50 {res.percentile(50):6.2f} ms   "
-          f"p99 {res.percentile(99):7.2f} ms   errors {res.errors}/{res.sent}", flush=True)
+          f"p99 {res.percentile(99):7.2f} ms   errors {res.errors}/{res.sent}{cpu}", flush=True)
 
 
-def measure(ports: dict[str, int], args: argparse.Namespace) -> dict[str, dict[str, list[Result]]]:
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU time (user and system) a server's process trees have used so far (codexbot's include its Redis)."""
+    ticks = 0
+    for each in set(roots).union(*map(process_tree.descendants, roots)):
+        fields = process_tree.stat_fields(each)
+        ticks += int(fields[11]) + int(fields[12]) if fields else 0
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measure(ports: dict[str, int], pids: dict[str, list[int]],
+            args: argparse.Namespace) -> dict[str, dict[str, list[Result]]]:
     """Rounds of (fixed rate, full speed) for each server in turn; the order of servers rotates each round."""
-    results: dict[str, dict[str, list[Result]]] = {name: {"paced": [], "full": []} for name in ports}
+    results: dict[str, dict[str, list]] = {name: {"paced": [], "full": [], "cpu": []} for name in ports}
     names = list(ports)
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             paced = fixed_rate(ports[name], PATH, make_deliveries(int(args.rate * args.seconds), seed=100 + r), args.rate)
-            full = full_speed(ports[name], PATH, make_deliveries(args.requests, seed=200 + r))
+            deliveries = make_deliveries(args.requests, seed=200 + r)
+            used = cpu_seconds(pids[name])
+            full = full_speed(ports[name], PATH, deliveries)
+            cpu_us = (cpu_seconds(pids[name]) - used) / full.sent * 1e6
             results[name]["paced"].append(paced)
             results[name]["full"].append(full)
+            results[name]["cpu"].append(cpu_us)
             print(f"round {r + 1}: ", end="")
             report(name, "fixed rate", paced)
             print(f"round {r + 1}: ", end="")
-            report(name, "full speed", full)
+            report(name, "full speed", full, cpu_us)
     return results
 
 
@@ -105,7 +122,9 @@ def summarize(results: dict[str, dict[str, list[Result]]], rate: float) -> None:
         rps = median([r.rps for r in res["full"]])
         p99 = median([r.percentile(99) for r in res["paced"]])
         errors = sum(r.errors for r in res["full"] + res["paced"])
-        print(f"  {name:<10} full speed {rps:8.0f} req/s   p99 at {rate:.0f}/s {p99:7.2f} ms   errors {errors}")
+        cpu = median(res["cpu"])
+        print(f"  {name:<10} full speed {rps:8.0f} req/s   p99 at {rate:.0f}/s {p99:7.2f} ms   "
+              f"server CPU {cpu:4.0f} us/req   errors {errors}")
     bot = results["codexbot"]
     for peer, goal in (("probot", "target >= 1.00"), ("bare flask", "")):
         ratios = [b.rps / p.rps for b, p in zip(bot["full"], results[peer]["full"])]
@@ -142,7 +161,9 @@ def main() -> int:
                     "codexbot": peers.codexbot(ports["codexbot"], args.workers, env)}
         procs = [start_server(commands[name], ports[name], logdir / f"{name.replace(' ', '-')}.log") for name in ports]
         try:
-            results = measure(ports, args)
+            pids = {name: [proc.pid] for name, proc in zip(ports, procs)}
+            pids["codexbot"].append(redis_server.proc.pid)
+            results = measure(ports, pids, args)
         finally:
             for proc in procs:
                 proc.terminate()

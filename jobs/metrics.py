@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -27,7 +28,13 @@ METRICS = {
 
 
 def _field(labels: dict[str, str]) -> str:
-    return json.dumps(labels, sort_keys=True)
+    return _field_of(tuple(labels.items()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_of(items: tuple[tuple[str, str], ...]) -> str:
+    """The hash field of a set of labels; the same few recur on every delivery, so each is encoded once."""
+    return json.dumps(dict(items), sort_keys=True)
 
 
 def record(conn: redis.Redis, name: str, labels: dict[str, str], amount: float = 1.0) -> None:

@@ -58,7 +58,7 @@ class Delivery:
 
     def answer(self, status: int, body: dict[str, Any], **fields: object) -> Answer:
         self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
-        return Answer(status, (json.dumps(body) + "\n").encode(), "application/json")
+        return Answer(status, orjson.dumps(body) + b"\n", "application/json")
 
     def json_body(self, body: bytes, content_type: str) -> dict[str, Any]:
         if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
@@ -93,7 +93,8 @@ class Delivery:
         try:
             queue = queue_for(self.state.queues, trigger)
             intake = accept_trigger(queue, trigger, self.id, job_timeout=settings.job_timeout,
-                                    limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency)
+                                    limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency,
+                                    control=self.state.queues["control"])
         except redis.RedisError as exc:
             self.reject(503, f"not recorded: {type(exc).__name__}",
                         "the delivery could not be recorded (Redis is unavailable); please redeliver")

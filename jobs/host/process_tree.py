@@ -32,7 +32,7 @@ def die_with_parent() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()
@@ -44,7 +44,7 @@ def children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat_fields(int(entry))
+            fields = stat_fields(int(entry))
             if fields is not None and int(fields[1]) == pid:
                 found.append(int(entry))
     return found
@@ -64,7 +64,7 @@ def descendants(pid: int) -> set[int]:
 
 def alive(pid: int) -> bool:
     """Running and not a zombie (a zombie is dead; its parent just has not reaped it yet)."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields is not None and fields[0] != "Z"
 
 
@@ -109,7 +109,7 @@ def reap_zombies(known: set[int]) -> list[str]:
     """Reap exited orphans (a sandbox's bwrap, a work horse that outlived its worker) so they do not pile up."""
     out = []
     for pid in children(os.getpid()):
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if pid not in known and fields is not None and fields[0] == "Z":
             out.append(describe(pid))
             try:

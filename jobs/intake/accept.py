@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
+import orjson
 import redis
 from rq import Queue
 from rq.job import Job, JobStatus
@@ -74,8 +76,12 @@ class Intake:
 # queue's list only when no job with that id exists). Over a limit, the requester's first delivery of the
 # hour gets the reply job on the control queue instead of the run; later ones are only recorded. A run
 # of a repository with slots (jobs/fairness.py) waits in RQ's rate-limit registry instead of the queue;
-# the caller then promotes it with RQ's own script when the repository has a free slot.
-# Returns 0 duplicate, 1 accepted, 2 limited with a reply, 3 limited silently.
+# the caller then promotes it with RQ's own script, when the script saw a free slot (RQ's promotion does
+# nothing without one). The hashes come as JSON lists of field, value, …, all text (one argument each
+# instead of one per field and value: packing ~120 arguments was most of a delivery's time in redis-py);
+# a job's `data` (RQ's compressed bytes) comes as its own argument.
+# Returns {outcome, free}: outcome 0 duplicate, 1 accepted, 2 limited with a reply, 3 limited silently;
+# free 1 when the run waits for a slot and its repository has one free.
 _ACCEPT = """
 -- KEYS[1]  delivery id claim (SET NX, expires)      KEYS[2]  the stored task
 -- KEYS[3]  the run record (hash)                     KEYS[4]  the RQ job hash
@@ -85,22 +91,19 @@ _ACCEPT = """
 -- KEYS[11] "told over the limit this hour" mark      KEYS[12] the control queue (list)
 -- KEYS[13] the repository's waiting jobs (RQ rate-limit registry)
 -- KEYS[14] the registry's config hash                KEYS[15] RQ's index of rate-limit keys
+-- KEYS[16] the registry's jobs holding a slot
 -- ARGV[1] run id   ARGV[2] delivery TTL   ARGV[3] task JSON   ARGV[4] job id   ARGV[5] now
 -- ARGV[6] limit window (s)   ARGV[7] runs per repository   ARGV[8] runs per requester (0: no limit)
--- ARGV[9] n_run   ARGV[10] n_job   ARGV[11] n_reply: how many of the flattened fields below each has
--- ARGV[12] the note set on a limited run (given_up)
--- ARGV[13 ..] the run record's fields and values, then its score in KEYS[7], then the job's fields, then
---            the reply job's fields; last the repository's rate-limit key and its slots (0: none)
+-- ARGV[9] the note set on a limited run (given_up)   ARGV[10] the run record's fields (JSON)
+-- ARGV[11] the run's score in KEYS[7]   ARGV[12] the job's fields (JSON)   ARGV[13] the job's data
+-- ARGV[14] the reply job's fields (JSON, [] when no limit)   ARGV[15] the reply job's data
+-- ARGV[16] the repository's rate-limit key   ARGV[17] its slots (0: none)
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-    return 0
+    return {0, 0}
 end
 local now, window = tonumber(ARGV[5]), tonumber(ARGV[6])
 local repo_limit, user_limit = tonumber(ARGV[7]), tonumber(ARGV[8])
-local n_run, n_job, n_reply = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local run_at = 13
-local job_at = run_at + n_run + 1
-local reply_at = job_at + n_job
-local slot_at = reply_at + n_reply
+local slots = tonumber(ARGV[17])
 local outcome = 1
 if repo_limit > 0 or user_limit > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now - window)
@@ -108,7 +111,7 @@ if repo_limit > 0 or user_limit > 0 then
     if (repo_limit > 0 and redis.call('ZCARD', KEYS[9]) >= repo_limit)
             or (user_limit > 0 and redis.call('ZCARD', KEYS[10]) >= user_limit) then
         if not redis.call('SET', KEYS[11], ARGV[1], 'NX', 'EX', window) then
-            return 3
+            return {3, 0}
         end
         outcome = 2
     else
@@ -120,70 +123,97 @@ if repo_limit > 0 or user_limit > 0 then
 end
 redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 0 then
-    redis.call('HSET', KEYS[3], unpack(ARGV, run_at, run_at + n_run - 1))
+    redis.call('HSET', KEYS[3], unpack(cjson.decode(ARGV[10])))
     if outcome == 2 then
-        redis.call('HSET', KEYS[3], 'given_up', ARGV[12])
+        redis.call('HSET', KEYS[3], 'given_up', ARGV[9])
     end
-    redis.call('ZADD', KEYS[7], ARGV[run_at + n_run], ARGV[1])
+    redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1])
     redis.call('RPUSH', KEYS[8], ARGV[1])
 end
-local first, last, queue = job_at, job_at + n_job - 1, KEYS[5]
+local fields, data, queue = ARGV[12], ARGV[13], KEYS[5]
 if outcome == 2 then
-    first, last, queue = reply_at, reply_at + n_reply - 1, KEYS[12]
+    fields, data, queue = ARGV[14], ARGV[15], KEYS[12]
 end
+local free = 0
 if redis.call('EXISTS', KEYS[4]) == 0 then
-    redis.call('HSET', KEYS[4], unpack(ARGV, first, last))
-    if outcome == 1 and tonumber(ARGV[slot_at + 1]) > 0 then
+    redis.call('HSET', KEYS[4], 'data', data, unpack(cjson.decode(fields)))
+    if outcome == 1 and slots > 0 then
         redis.call('HSET', KEYS[4], 'status', 'rate_limited')
         redis.call('ZADD', KEYS[13], now, ARGV[4])
-        redis.call('HSET', KEYS[14], 'concurrency', ARGV[slot_at + 1])
-        redis.call('SADD', KEYS[15], ARGV[slot_at])
+        redis.call('HSET', KEYS[14], 'concurrency', slots)
+        redis.call('SADD', KEYS[15], ARGV[16])
+        if redis.call('ZCARD', KEYS[16]) < slots then
+            free = 1
+        end
     else
         redis.call('RPUSH', queue, ARGV[4])
     end
     redis.call('SADD', KEYS[6], queue)
 end
-return outcome
+return {outcome, free}
 """
+_ACCEPT_SHA = hashlib.sha1(_ACCEPT.encode()).hexdigest()
 LIMITED_NOTE = "this request went over codexbot's rate limit and was not run"
 
 
 def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_timeout: int,
-                   limits: RateLimits | None = None, slots: int = 0) -> Intake:
+                   limits: RateLimits | None = None, slots: int = 0, control: Queue | None = None) -> Intake:
     """Record the delivery and enqueue its run; a delivery seen before enqueues nothing.
 
     With `limits`, a run over a limit is not enqueued: the first of the hour gets a reply job instead.
     With `slots`, at most that many runs of the repository are queued or running at once; the others wait.
+    `control` is the queue's control queue when the caller has it at hand (made here otherwise).
     Raises redis.RedisError when the delivery could not be recorded, so the caller can answer 5xx.
     """
     conn = queue.connection
     run_id = derive_run_id(trigger.forge, delivery_id)
     task = Task(run_id=run_id, delivery_id=delivery_id, received_at=time.time(), trigger=trigger)
     limits = limits if limits is not None and limits.applies_to(trigger) else RateLimits()
-    control = make_queue(conn, control_queue_name(queue.name))
+    control = control if control is not None else make_queue(conn, control_queue_name(queue.name))
     job = _make_job(queue, run_id, job_timeout, job_func(trigger.command.kind))
     slotted = trigger.command.kind not in CONTROL_KINDS and fairness.limit_job(job, trigger, slots)
-    run_fields = _flatten(initial_fields(task))
-    job_fields = _job_fields(job)
+    run_fields = orjson.dumps(_flatten(initial_fields(task)))
+    job_fields, job_data = _job_fields(job)
     limited = limits.per_repo or limits.per_user  # only then may the script need the reply job
-    reply_fields = _job_fields(_make_job(control, run_id, REPLY_TIMEOUT, REPLY_FUNC)) if limited else []
-    accept = conn.register_script(_ACCEPT)  # EVALSHA; the script is loaded once per server
-    outcome = accept(
-        keys=[delivery_key(trigger.forge, delivery_id), task_key(run_id), run_key(run_id), job.key, queue.key,
-              Queue.redis_queues_keys, ALL_RUNS, thread_key(trigger.forge, trigger.repo, trigger.number),
-              rate_limits.repo_key(trigger), rate_limits.user_key(trigger), rate_limits.told_key(trigger), control.key,
-              *fairness.waiting_keys(job)],
-        args=[run_id, DELIVERY_TTL, task.to_json(), job.id, task.received_at, limits.window, limits.per_repo,
-              limits.per_user, len(run_fields), len(job_fields), len(reply_fields), LIMITED_NOTE, *run_fields,
-              task.received_at, *job_fields, *reply_fields, job.rate_limit_key or "", slots if slotted else 0],
-    )
-    if outcome == 1 and slotted:  # a crash right here leaves it waiting until the next reconcile pass
+    reply_fields, reply_data = _job_fields(_make_job(control, run_id, REPLY_TIMEOUT, REPLY_FUNC)) if limited else (b"[]", b"")
+    keys = [delivery_key(trigger.forge, delivery_id), task_key(run_id), run_key(run_id), job.key, queue.key,
+            Queue.redis_queues_keys, ALL_RUNS, thread_key(trigger.forge, trigger.repo, trigger.number),
+            rate_limits.repo_key(trigger), rate_limits.user_key(trigger), rate_limits.told_key(trigger), control.key,
+            *fairness.waiting_keys(job)]
+    args = [run_id, DELIVERY_TTL, task.to_json(), job.id, task.received_at, limits.window, limits.per_repo,
+            limits.per_user, LIMITED_NOTE, run_fields, task.received_at, job_fields, job_data, reply_fields,
+            reply_data, job.rate_limit_key or "", slots if slotted else 0]
+    outcome, free = _evalsha(conn, _ACCEPT_SHA, _ACCEPT, keys, args)
+    if outcome == 1 and free:  # a crash right here leaves it waiting until the next reconcile pass
         fairness.promote_waiting(conn, job.rate_limit_key, slots)
     return Intake(run_id, duplicate=outcome == 0, limited={2: "told", 3: "silent"}.get(outcome, ""))
 
 
-def _job_fields(job: Job) -> list:
-    return _flatten({k: v for k, v in job.to_dict().items() if v is not None})
+def _job_fields(job: Job) -> tuple[bytes, bytes]:
+    """RQ's hash of the job as the script takes it: the other fields as a JSON list of text, and its data."""
+    mapping = {k: v for k, v in job.to_dict().items() if v is not None}
+    data = mapping.pop("data")
+    return orjson.dumps(_flatten({k: _as_text(v) for k, v in mapping.items()})), data
+
+
+def _as_text(value: object) -> str:
+    """A hash value as redis-py would have written it (str, an enum's value, int, float's repr)."""
+    if isinstance(value, str):
+        return str.__str__(value)  # a str enum (JobStatus) is its value, as redis-py encodes it
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, bytes):
+        return value.decode()
+    raise TypeError(f"RQ's job hash has a {type(value).__name__} value; the intake script takes text only")
+
+
+def _evalsha(conn: redis.Redis, sha: str, script: str, keys: list, args: list):
+    """Run a script by its digest, loading it first when this server does not know it (a restart)."""
+    try:
+        return conn.evalsha(sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        conn.script_load(script)
+        return conn.evalsha(sha, len(keys), *keys, *args)
 
 
 def _make_job(queue: Queue, run_id: str, job_timeout: int, func: str = PIPELINE_FUNC) -> Job:

@@ -9,6 +9,8 @@ calls `heal_slots` on every pass so a crash between recording and promotion cost
 
 from __future__ import annotations
 
+import functools
+
 import redis
 from rq.job import Job, JobStatus
 from rq.rate_limit import RateLimitRegistry
@@ -32,10 +34,16 @@ def limit_job(job: Job, trigger: Trigger, concurrency: int) -> bool:
 
 
 def waiting_keys(job: Job) -> list[str]:
-    """Keys the intake script writes for a limited job: its waiting set, the limit's config, the key index
-    (for a job without a limit, keys the script leaves alone)."""
-    registry = RateLimitRegistry(job.rate_limit_key or "codexbot:unlimited", connection=job.connection)
-    return [registry.rate_limited_key, registry.config_key, RateLimitRegistry.rl_keys_key]
+    """Keys the intake script writes or reads for a limited job: its waiting set, the limit's config, the key
+    index and the jobs holding a slot (for a job without a limit, keys the script leaves alone)."""
+    return list(_registry_keys(job.rate_limit_key or "codexbot:unlimited", job.connection))
+
+
+@functools.lru_cache(maxsize=1024)
+def _registry_keys(key: str, conn: redis.Redis) -> tuple[str, ...]:
+    """RQ's names for one rate-limit key (a registry object loads four scripts: made once per repository)."""
+    registry = RateLimitRegistry(key, connection=conn)
+    return registry.rate_limited_key, registry.config_key, RateLimitRegistry.rl_keys_key, registry.allowed_key
 
 
 def promote_waiting(conn: redis.Redis, key: str, concurrency: int) -> list[str]:
