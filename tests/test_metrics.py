@@ -1,6 +1,5 @@
 """/metrics is scraped after a real run and shows its counters, from the web side and the worker alike."""
 
-import json
 
 import pytest
 import requests

@@ -7,7 +7,7 @@ from typing import Any
 
 from jobs.intake.commands import PULL_WORDS, as_task, bare_command, issue_task, parse_command
 from bot.events.github_pulls import from_check, from_pull_request
-from bot.events.fields import Ignored, PayloadError, Rules, build_trigger, get_field as _get, opt_field as _opt
+from bot.events.fields import Ignored, Rules, build_trigger, get_field as _get, opt_field as _opt
 from jobs.types import Command, Trigger
 
 

@@ -5,7 +5,6 @@ import threading
 import uuid
 
 import pytest
-import redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from jobs.forges.base import (ForgeAuthError, ForgeError, ForgeNotFound, ForgePermissionError,
+from jobs.forges.base import (ForgeError, ForgeNotFound, ForgePermissionError,
                               GitCredentials)
 from jobs.forges.github import GitHubForge
 from jobs.forges.github_app import GitHubApp
