@@ -23,20 +23,19 @@ def slot_key(trigger: Trigger) -> str:
     return f"codexbot:repo:{trigger.forge}:{trigger.repo.lower()}"
 
 
-def limit_job(job: Job, trigger: Trigger, concurrency: int) -> bool:
-    """Make the job wait for a slot of its repository; False (job unchanged) when there is no limit."""
+def limit_fields(trigger: Trigger, concurrency: int) -> dict[str, str]:
+    """The fields that make a run's RQ job wait for a slot of its repository (none when there is no limit):
+    what RQ's own enqueue writes for a job with a RateLimit (promotion sets the status to queued)."""
     if concurrency <= 0:
-        return False
-    job.rate_limit_key = slot_key(trigger)
-    job.rate_limit_concurrency = concurrency
-    job._status = JobStatus.RATE_LIMITED  # written by the intake script; promotion sets it to queued
-    return True
+        return {}
+    return {"rate_limit_key": slot_key(trigger), "rate_limit_concurrency": str(concurrency),
+            "status": JobStatus.RATE_LIMITED.value}
 
 
-def waiting_keys(job: Job) -> list[str]:
+def waiting_keys(conn: redis.Redis, rate_limit_key: str) -> list[str]:
     """Keys the intake script writes or reads for a limited job: its waiting set, the limit's config, the key
     index and the jobs holding a slot (for a job without a limit, keys the script leaves alone)."""
-    return list(_registry_keys(job.rate_limit_key or "codexbot:unlimited", job.connection))
+    return list(_registry_keys(rate_limit_key or "codexbot:unlimited", conn))
 
 
 @functools.lru_cache(maxsize=1024)
