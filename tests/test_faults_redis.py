@@ -82,7 +82,7 @@ def test_no_delivery_is_acknowledged_and_lost_across_a_redis_crash(durable, tmp_
         for delivery in refused:  # what GitHub does with a 5xx: deliver again later
             again = stack.github.redeliver(delivery.id)
             # 200 duplicate: Redis applied the script but died before it answered; recorded, so not lost
-            assert again.status == 202 or (again.status == 200 and json.loads(again.response).get("duplicate") is True), again
+            assert again.status == 202 or (again.status == 200 and '"duplicate": true' in again.response), again
         accepted = {json.loads(d.response)["run_id"] for d in sent if d.status == 202}
         conn = redis.Redis.from_url(durable.url)
         for run_id in accepted:

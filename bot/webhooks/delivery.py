@@ -58,7 +58,7 @@ class Delivery:
 
     def answer(self, status: int, body: dict[str, Any], **fields: object) -> Answer:
         self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
-        return Answer(status, orjson.dumps(body) + b"\n", "application/json")
+        return Answer(status, (json.dumps(body) + "\n").encode(), "application/json")
 
     def json_body(self, body: bytes, content_type: str) -> dict[str, Any]:
         if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
