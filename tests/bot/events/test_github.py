@@ -4,7 +4,8 @@ import copy
 
 import pytest
 
-from bot.events.github import Ignored, PayloadError, Rules, parse_github_event
+from bot.events.fields import Ignored, PayloadError, Rules
+from bot.events.github import parse_github_event
 from jobs.types import Trigger
 from tests.payloads import corpus_files, load_corpus
 
