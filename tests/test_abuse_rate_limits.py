@@ -36,11 +36,6 @@ def bot_comments(stack, number):
     return [c["body"] for c in stack.github.comments(REPO, number) if c["user"]["type"] == "Bot"]
 
 
-def work(stack):
-    proc = stack.run_worker_burst()
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 def test_a_flood_from_one_user_starts_only_the_limit_and_one_polite_comment(stack, redis_conn):
     number = stack.github.open_issue(REPO, "Tests fail", "`test_add` fails.", user="alice")["number"]
     with ThreadPoolExecutor(8) as pool:
@@ -51,7 +46,7 @@ def test_a_flood_from_one_user_starts_only_the_limit_and_one_polite_comment(stac
     silent = [a for a in answers if "already told" in a.get("ignored", "")]
     assert (len(accepted), len(told), len(silent)) == (3, 1, 36), answers
     assert sorted(d.status for d in deliveries) == [200] * 37 + [202] * 3
-    work(stack)
+    stack.work()
     assert len(stack.model.requests) == 3  # three runs reached the agent, no more
     polite = [b for b in bot_comments(stack, number) if "runs in the last hour" in b]
     assert len(polite) == 1 and "@alice you have started 3 runs in the last hour" in polite[0]
@@ -64,7 +59,7 @@ def test_a_flood_from_one_user_starts_only_the_limit_and_one_polite_comment(stac
     assert json.loads(stack.github.redeliver(limited.id).response)["duplicate"] is True
     again = stack.github.comment_as("alice", REPO, number, "/codex one more")
     assert "already told" in json.loads(again.response)["ignored"]
-    work(stack)
+    stack.work()
     assert len([b for b in bot_comments(stack, number) if "runs in the last hour" in b]) == 1
 
 
@@ -77,7 +72,7 @@ def test_the_repository_limit_holds_across_requesters_and_control_commands_still
     assert over.status == 200 and "requester is told once" in json.loads(over.response)["ignored"]
     status = stack.github.comment_as("dave", REPO, number, "/codex status")
     assert status.status == 202  # help, status and cancel are never limited
-    work(stack)
+    stack.work()
     assert len(stack.model.requests) == 5
     polite = [b for b in bot_comments(stack, number) if "@dave octo/calc has had 5 runs in the last hour" in b]
     assert len(polite) == 1 and polite[0].startswith("<!-- codexbot:run=")

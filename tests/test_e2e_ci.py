@@ -27,14 +27,10 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.github.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def bot_pull(stack):
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     assert stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").status == 202
-    work(stack)
+    stack.work()
     [pull] = stack.github.list_pulls(REPO)
     return pull["number"], pull["head"]["ref"]
 
@@ -45,7 +41,7 @@ def ci(stack, branch, conclusion, log=LOG):
     stack.github.ci.job(REPO, sha, "tests", conclusion, log)
     delivery = stack.github.ci.suite_completed(REPO, sha, conclusion, branch)
     assert delivery.status in (200, 202), delivery.response
-    work(stack)
+    stack.work()
     return sha
 
 
@@ -95,7 +91,7 @@ def test_the_same_head_is_repaired_once(stack):
     stack.github.ci.job(REPO, sha, "lint", "failure", "ruff: E501")
     for _ in range(2):  # two suites (two workflows) report the same head
         assert stack.github.ci.suite_completed(REPO, sha, "failure", branch).status == 202
-    work(stack)
+    stack.work()
     pushes = [p for p in stack.github.pushes if p["branch"] == branch]
     assert len(pushes) == 2  # the pull request's first commit and one repair
     task = json.dumps(stack.model.requests[-2]["messages"])
@@ -118,7 +114,7 @@ def test_fix_ci_on_demand_repairs_a_same_repository_pull_request(stack):
     stack.model.set_script(repair_script())
     delivery = stack.github.comment_as("alice", REPO, number, "/codex fix-ci")
     assert delivery.status == 202
-    work(stack)
+    stack.work()
     run = load_run(redis.Redis.from_url(stack.redis_url), json.loads(delivery.response)["run_id"])
     assert run.status == "succeeded", run.error
     assert stack.github.read_file_at(REPO, "feature", "calc.py") == REPAIRED

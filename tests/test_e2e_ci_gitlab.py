@@ -22,14 +22,10 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.gitlab.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def bot_merge_request(stack):
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "", author="alice")
     assert stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix the failing test").status == 202
-    work(stack)
+    stack.work()
     [mr] = stack.gitlab.merge_requests(PROJECT)
     return mr["iid"], mr["source_branch"]
 
@@ -41,7 +37,7 @@ def ci(stack, iid, branch, jobs, deliveries=1):
     for _ in range(deliveries):
         delivery = stack.gitlab.ci.deliver(pipeline)
         assert delivery.status in (200, 202), delivery.response
-    work(stack)
+    stack.work()
     return sha
 
 
@@ -114,7 +110,7 @@ def test_codexbots_own_failed_status_starts_nothing(stack):
     delivery = stack.gitlab.ci.deliver(pipeline)
     assert json.loads(delivery.body)["object_attributes"]["status"] == "failed"
     assert delivery.status == 200 and "no failing job" in delivery.response
-    work(stack)
+    stack.work()
     assert len(stack.model.requests) == asked and len(stack.gitlab.notes(PROJECT, iid, merge_request=True)) == said
 
 
@@ -126,7 +122,7 @@ def test_fix_ci_on_demand_repairs_a_same_project_merge_request(stack, redis_conn
     stack.model.set_script(repair_script())
     delivery = stack.gitlab.note_as("alice", PROJECT, iid, "/codex fix-ci", merge_request=True)
     assert delivery.status == 202
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, json.loads(delivery.response)["run_id"])
     assert run.status == "succeeded", run.error
     assert stack.gitlab.read_file_at(PROJECT, "feature", "calc.py") == REPAIRED

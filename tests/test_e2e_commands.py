@@ -16,11 +16,6 @@ def comment(stack, number, body, user="alice"):
     return json.loads(delivery.response)["run_id"]
 
 
-def work(stack):
-    proc = stack.run_worker_burst()
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 def replies(stack, number, run_id):
     return [c["body"] for c in stack.github.comments(REPO, number) if f"codexbot:run={run_id}" in c["body"]]
 
@@ -28,9 +23,9 @@ def replies(stack, number, run_id):
 def test_status_lists_the_runs_asked_for_here(stack, redis_conn):
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     task_run = comment(stack, number, "/codex fix the failing test")
-    work(stack)
+    stack.work()
     status_run = comment(stack, number, "/codex status", user="mallory")  # reading status needs no write access
-    work(stack)
+    stack.work()
     [reply] = replies(stack, number, status_run)
     pull = stack.github.list_pulls(REPO)[0]
     assert task_run[:8] in reply and "**succeeded**" in reply and pull["html_url"] in reply and "/runs/" in reply
@@ -40,7 +35,7 @@ def test_cancel_stops_a_queued_run_before_it_starts(stack, redis_conn):
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     task_run = comment(stack, number, "/codex fix the failing test")
     cancel_run = comment(stack, number, "/codex cancel")
-    work(stack)  # the control queue is worked first, so the cancel is answered before the run starts
+    stack.work()  # the control queue is worked first, so the cancel is answered before the run starts
     assert load_run(redis_conn, task_run).status == "cancelled"
     assert "cancelling" in replies(stack, number, cancel_run)[0]
     assert stack.model.requests == [] and stack.github.list_pulls(REPO) == []
@@ -50,7 +45,7 @@ def test_a_reader_cannot_cancel(stack, redis_conn):
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     task_run = comment(stack, number, "/codex fix the failing test")
     cancel_run = comment(stack, number, "/codex cancel", user="mallory")
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, cancel_run).status == "failed"
     assert load_run(redis_conn, task_run).status == "succeeded"
 
@@ -59,11 +54,11 @@ def test_retry_runs_the_last_task_again(stack, redis_conn):
     stack.model.set_script([BAD_KEY])
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     first = comment(stack, number, "/codex fix the failing test")
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, first).status == "failed"
     stack.model.set_script(sample_repo.fix_script())
     retry = comment(stack, number, "/codex retry")
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, retry)
     assert run.status == "succeeded", run.error
     assert len(stack.github.list_pulls(REPO)) == 1
@@ -73,7 +68,7 @@ def test_retry_runs_the_last_task_again(stack, redis_conn):
 def test_retry_with_nothing_to_retry_says_so(stack, redis_conn):
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     retry = comment(stack, number, "/codex retry")
-    work(stack)
+    stack.work()
     assert "no earlier task here to retry" in load_run(redis_conn, retry).error
 
 

@@ -18,12 +18,6 @@ def issue(stack, title="Tests fail", body="`test_add` fails."):
     return stack.github.open_issue(REPO, title, body, user="alice")["number"]
 
 
-def work(stack):
-    proc = stack.run_worker_burst()
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
 def bot_comments(stack, number):
     return [c for c in stack.github.comments(REPO, number) if c["user"]["type"] == "Bot"]
 
@@ -33,7 +27,7 @@ def test_comment_on_an_issue_opens_a_pull_request_with_the_fix(stack, redis_conn
     delivery = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
     assert delivery.status == 202
     run_id = json.loads(delivery.response)["run_id"]
-    work(stack)
+    stack.work()
 
     run = load_run(redis_conn, run_id)
     assert run.status == "succeeded", run.error
@@ -65,7 +59,7 @@ def test_no_token_reaches_the_workspace_the_log_or_the_forge(stack, redis_conn):
     stack.model.set_script(script + sample_repo.fix_script()[2:])
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "succeeded", "\n".join(read_log(redis_conn, run_id))
     tokens = [p["token"] for p in stack.github.pushes] + [r["token"] for r in stack.github.requests if r.get("token")]
@@ -85,7 +79,7 @@ def test_comment_on_a_same_repo_pull_request_pushes_to_its_branch(stack, redis_c
     pull = stack.github.open_pull(REPO, "feature", "Add notes")
     before = stack.github.branch_head(REPO, "feature")
     run_id = json.loads(stack.github.comment_as("alice", REPO, pull["number"], "/codex fix the failing test").response)["run_id"]
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert stack.github.branch_head(REPO, "feature") != before
     assert stack.github.read_file_at(REPO, "feature", "calc.py") == sample_repo.FIXED_CALC
@@ -95,7 +89,7 @@ def test_comment_on_a_same_repo_pull_request_pushes_to_its_branch(stack, redis_c
 def test_a_reader_is_refused_politely_and_nothing_runs(stack, redis_conn):
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("mallory", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and "@mallory needs write access" in run.error
     comments = bot_comments(stack, number)
@@ -109,19 +103,19 @@ def test_redelivered_webhook_yields_one_pull_request(stack, redis_conn):
     first = stack.github.comment_as("alice", REPO, number, "/codex fix the failing test")
     again = stack.github.redeliver(first.id)
     assert (first.status, again.status) == (202, 200)
-    work(stack)
+    stack.work()
     assert len(stack.github.list_pulls(REPO)) == 1
 
 
 def test_a_job_run_twice_yields_one_pull_request_and_one_tracking_comment(stack, redis_conn):
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
-    work(stack)
+    stack.work()
     # as if the worker died after publishing but before it recorded the end: RQ runs the job again
     redis_conn.hset(f"codexbot:run:{run_id}", "status", "running")
     stack.model.set_script(sample_repo.fix_script()[2:])
     make_queue(redis_conn, "codexbot").enqueue("jobs.run.pipeline.run_task", run_id, job_id=f"again-{run_id}")
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert len(stack.github.list_pulls(REPO)) == 1
     assert len([c for c in bot_comments(stack, number) if run_id in c["body"]]) == 1
@@ -133,7 +127,7 @@ def test_a_job_queued_by_the_release_before_the_redesign_still_runs(stack, redis
     queue = make_queue(redis_conn, "codexbot")
     queue.empty()  # the intake's job, replaced by one as the release before wrote it
     queue.enqueue("jobs.pipeline.run_task", run_id, job_id=job_id_for(run_id))
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert len(stack.github.list_pulls(REPO)) == 1
 
@@ -142,7 +136,7 @@ def test_a_model_error_leaves_a_clear_failure_comment(stack, redis_conn):
     stack.model.set_script([{"status": 401, "body": {"error": {"message": "Incorrect API key", "type": "invalid_request_error"}}}])
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and "OPENAI_API_KEY" in run.error
     tracking = [c for c in bot_comments(stack, number) if run_id in c["body"]]
@@ -157,7 +151,7 @@ def test_a_failed_setup_command_shows_what_it_printed(stack, redis_conn):
     stack.model.set_script([{"tool_calls": [{"name": "finish", "arguments": {"summary": "x"}}]}])
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and run.error.startswith("the setup command `printf")
     assert "failed with exit code 1; fix [setup] in .codexbot.toml" in run.error
@@ -171,7 +165,7 @@ def test_a_failed_setup_command_shows_what_it_printed(stack, redis_conn):
 def test_help_command_gets_a_reply_and_runs_nothing(stack, redis_conn):
     number = issue(stack)
     stack.github.comment_as("alice", REPO, number, "/codex fix it --attempts 9")
-    work(stack)
+    stack.work()
     comments = bot_comments(stack, number)
     assert len(comments) == 1 and "--attempts" in comments[0]["body"] and "Commands" in comments[0]["body"]
     assert stack.model.requests == []
@@ -181,7 +175,7 @@ def test_label_starts_a_run_from_the_issue(stack, redis_conn):
     number = issue(stack, "Fix the failing test", "add() is wrong")
     delivery = stack.github.label_as("alice", REPO, number, "codex")
     assert delivery.status == 202
-    work(stack)
+    stack.work()
     assert len(stack.github.list_pulls(REPO)) == 1
     assert "Fix the failing test" in json.dumps(stack.model.requests[0]["messages"])
 
@@ -191,7 +185,7 @@ def test_run_page_needs_the_signed_link(stack, redis_conn):
 
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
-    work(stack)
+    stack.work()
     tracking = [c for c in bot_comments(stack, number) if run_id in c["body"]][0]["body"]
     link = tracking.split("[Run log](", 1)[1].split(")", 1)[0]
     page = requests.get(link, timeout=5)
@@ -204,7 +198,7 @@ def test_a_change_whose_tests_fail_opens_a_draft_that_closes_nothing(stack, redi
     stack.model.set_script(sample_repo.NOT_A_FIX)
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     [pull] = stack.github.list_pulls(REPO)
     assert pull["draft"] is True and f"Fixes #{number}" not in pull["body"]
@@ -230,7 +224,7 @@ def test_a_run_ended_by_a_model_error_keeps_what_it_used(stack, redis_conn):
         {"status": 400, "body": {"error": {"message": "context too long", "type": "invalid_request_error"}}}])
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and run.usage["steps"] == 1 and run.usage["prompt_tokens"] > 0
     log = "\n".join(read_log(redis_conn, run_id))
@@ -242,7 +236,7 @@ def test_a_run_stopped_by_a_limit_says_so_not_that_the_agent_finished(stack, red
     stack.model.set_script([{"tool_calls": [{"name": "shell", "arguments": {"command": "ls"}}]}])
     number = issue(stack)
     run_id = json.loads(stack.github.comment_as("alice", REPO, number, "/codex fix it").response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and run.error.startswith("the agent was stopped before it changed any file: ")
     assert "finished" not in run.error

@@ -18,10 +18,6 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.gitlab.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def run_id_of(delivery):
     assert delivery.status == 202, delivery.response
     return json.loads(delivery.response)["run_id"]
@@ -35,7 +31,7 @@ def bot_notes(stack, iid, merge_request=False):
 def test_note_on_an_issue_opens_a_merge_request_with_the_fix(stack, redis_conn):
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "test_add fails", author="alice")
     run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix the failing test"))
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "succeeded", run.error
     mrs = stack.gitlab.merge_requests(PROJECT)
@@ -61,7 +57,7 @@ def test_note_on_a_merge_request_pushes_to_its_source_branch(stack, redis_conn):
     mr = stack.gitlab.open_merge_request(PROJECT, "feature", "Add notes", author="alice")
     before = stack.gitlab.branch_head(PROJECT, "feature")
     run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, mr["iid"], "/codex fix the failing test", merge_request=True))
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, run_id).status == "succeeded"
     assert stack.gitlab.branch_head(PROJECT, "feature") != before
     assert stack.gitlab.read_file_at(PROJECT, "feature", "calc.py") == sample_repo.FIXED_CALC
@@ -72,7 +68,7 @@ def test_note_on_a_merge_request_pushes_to_its_source_branch(stack, redis_conn):
 def test_a_reporter_is_refused_and_nothing_runs(stack, redis_conn):
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "", author="mallory")
     run_id = run_id_of(stack.gitlab.note_as("mallory", PROJECT, issue["iid"], "/codex fix it"))
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "failed" and "needs the Developer role or higher" in run.error
     assert len(bot_notes(stack, issue["iid"])) == 1
@@ -84,14 +80,14 @@ def test_a_redelivery_yields_one_merge_request(stack, redis_conn):
     first = stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix the failing test")
     again = stack.gitlab.redeliver(first.id)
     assert (first.status, again.status) == (202, 200)
-    work(stack)
+    stack.work()
     assert len(stack.gitlab.merge_requests(PROJECT)) == 1
 
 
 def test_label_on_an_issue_starts_a_run(stack, redis_conn):
     issue = stack.gitlab.open_issue(PROJECT, "Fix the failing test", "add() is wrong", author="alice")
     run_id_of(stack.gitlab.label_as("alice", PROJECT, issue["iid"], "codex"))
-    work(stack)
+    stack.work()
     assert len(stack.gitlab.merge_requests(PROJECT)) == 1
 
 
@@ -101,7 +97,7 @@ def test_no_stored_token_is_one_clear_sentence(stack, redis_conn):
     TokenStore(redis_conn, stack.settings.secret_key).remove(PROJECT)
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "", author="alice")
     run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix it"))
-    work(stack)
+    stack.work()
     assert "codexbot gitlab add-token octo/calc" in load_run(redis_conn, run_id).error
 
 
@@ -109,7 +105,7 @@ def test_a_change_whose_tests_fail_opens_a_draft_merge_request_that_closes_nothi
     stack.model.set_script(sample_repo.NOT_A_FIX)
     issue = stack.gitlab.open_issue(PROJECT, "Tests fail", "test_add fails", author="alice")
     run_id = run_id_of(stack.gitlab.note_as("alice", PROJECT, issue["iid"], "/codex fix the failing test"))
-    work(stack)
+    stack.work()
     assert load_run(redis_conn, run_id).status == "succeeded"
     [mr] = stack.gitlab.merge_requests(PROJECT)
     assert mr["title"] == "Draft: fix the failing test" and mr["draft"] is True

@@ -34,10 +34,6 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.github.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def open_feature_pull(stack, body="Adds division.", head_repo=None):
     if head_repo is None:
         stack.github.commit_files(REPO, "feature", {"calc.py": FEATURE}, "Add div", start="main")
@@ -47,7 +43,7 @@ def open_feature_pull(stack, body="Adds division.", head_repo=None):
 def ask(stack, number, text, login="alice"):
     delivery = stack.github.comment_as(login, REPO, number, text)
     assert delivery.status == 202, delivery.response
-    work(stack)
+    stack.work()
     return load_run(stack_conn(stack), json.loads(delivery.response)["run_id"])
 
 
@@ -159,7 +155,7 @@ def test_mallory_without_write_access_gets_no_review(stack):
 
 def deliver(stack, number, action="opened", login="alice"):
     delivery = stack.github.pull_event_as(login, REPO, number, action)
-    work(stack)
+    stack.work()
     return delivery
 
 
@@ -201,7 +197,7 @@ def test_codexbot_replay_of_a_review_says_why_it_does_not_apply(stack):
     import sys
     number = open_feature_pull(stack)
     delivery = stack.github.comment_as("alice", REPO, number, "/codex review")
-    work(stack)
+    stack.work()
     run_id = json.loads(delivery.response)["run_id"]
     proc = subprocess.run([sys.executable, "-m", "cli", "replay", run_id], env=stack.env(), cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

@@ -21,10 +21,6 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.gitlab.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def open_feature_mr(stack, description="Adds division.", source_project=None, title="Add div"):
     if source_project is None:
         stack.gitlab.commit_files(PROJECT, "feature", {"calc.py": FEATURE}, "Add div", start="main")
@@ -35,7 +31,7 @@ def open_feature_mr(stack, description="Adds division.", source_project=None, ti
 def ask(stack, redis_conn, iid, text, username="alice"):
     delivery = stack.gitlab.note_as(username, PROJECT, iid, text, merge_request=True)
     assert delivery.status == 202, delivery.response
-    work(stack)
+    stack.work()
     return load_run(redis_conn, json.loads(delivery.response)["run_id"])
 
 
@@ -157,7 +153,7 @@ def opened(stack, redis_conn, iid, action="open"):
     delivery = (stack.gitlab.mark_ready_as("alice", PROJECT, iid) if action == "ready"
                 else stack.gitlab.merge_request_event_as("alice", PROJECT, iid, action))
     assert delivery.status in (200, 202), delivery.response
-    work(stack)
+    stack.work()
     return delivery
 
 

@@ -27,15 +27,11 @@ def stack(redis_server, redis_conn, tmp_path):
         assert stack.github.errors == []
 
 
-def work(stack):
-    stack.work()
-
-
 def bot_pull(stack):
     """Let codexbot open its pull request for the failing test, as a user would ask for it."""
     number = stack.github.open_issue(REPO, "Tests fail", "", user="alice")["number"]
     assert stack.github.comment_as("alice", REPO, number, "/codex fix the failing test").status == 202
-    work(stack)
+    stack.work()
     [pull] = stack.github.list_pulls(REPO)
     return pull
 
@@ -48,7 +44,7 @@ def test_changes_requested_review_yields_one_follow_up_and_replies_on_each_threa
     delivery = stack.github.review_as("bob", REPO, pull["number"], "changes_requested", "Please tidy up.", comments)
     assert delivery.status == 202, delivery.response
     run_id = json.loads(delivery.response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "succeeded", run.error
     branch = pull["head"]["ref"]
@@ -72,7 +68,7 @@ def test_line_comments_without_a_command_start_nothing(stack, redis_conn):
         assert delivery.status == 200 and "wait for the review" in delivery.response
     approved = stack.github.review_as("bob", REPO, pull["number"], "approved", "LGTM")
     assert approved.status == 200
-    work(stack)
+    stack.work()
     assert len(stack.model.requests) == before
 
 
@@ -81,7 +77,7 @@ def test_a_command_on_a_line_starts_a_follow_up_and_answers_that_thread(stack, r
     stack.model.set_script(FOLLOW_UP)
     delivery = stack.github.review_comment_as("alice", REPO, pull["number"], "calc.py", 2, "/codex shorten this docstring")
     assert delivery.status == 202
-    work(stack)
+    stack.work()
     [comment] = [c for c in stack.github.reviews.comments.values() if c["in_reply_to_id"] is None]
     assert stack.github.review_replies(comment["id"])[0]["body"].startswith("Addressed in ")
     assert "shorten this docstring" in json.dumps(stack.model.requests[-2]["messages"])
@@ -113,7 +109,7 @@ def test_a_pull_request_from_a_fork_gets_a_new_pull_request_and_nothing_is_pushe
     assert pull["head"]["repo"]["full_name"] == "mallory/calc"
     delivery = stack.github.comment_as("alice", REPO, pull["number"], "/codex fix the failing test")
     run_id = json.loads(delivery.response)["run_id"]
-    work(stack)
+    stack.work()
     run = load_run(redis_conn, run_id)
     assert run.status == "succeeded", run.error
     assert stack.github.pushes and all(p["repo"] == REPO and p["branch"].startswith(f"codex/pr-{pull['number']}-")
