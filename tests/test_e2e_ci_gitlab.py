@@ -66,6 +66,31 @@ def test_a_failed_pipeline_gets_one_repair_then_a_passing_one_ends_it(stack):
     assert len(notes(stack, iid, "✅ CI passes")) == 1
 
 
+def test_a_failed_branch_pipeline_repairs_the_merge_request_codexbot_opened_from_that_branch(stack):
+    """GitLab's default pipelines are branch pipelines: their hook names the branch and no merge request."""
+    iid, branch = bot_merge_request(stack)
+    stack.model.set_script(repair_script())
+    sha = stack.gitlab.branch_head(PROJECT, branch)
+    pipeline = stack.gitlab.ci.pipeline(PROJECT, sha, {"tests": "failed"}, traces={"tests": TRACE}, ref=branch)
+    delivery = stack.gitlab.ci.deliver(pipeline)
+    assert json.loads(delivery.body)["merge_request"] is None and delivery.status == 202, delivery.response
+    stack.work()
+    assert stack.gitlab.read_file_at(PROJECT, branch, "calc.py") == REPAIRED
+    [announced] = notes(stack, iid, "CI repair 1 of 2")
+    assert f"CI fails on {sha[:12]} (`tests`)" in announced["body"]
+
+
+def test_a_branch_pipeline_of_a_branch_codexbot_opened_nothing_from_starts_nothing(stack):
+    stack.gitlab.commit_files(PROJECT, "codex/someone-else", {"calc.py": REPAIRED}, "Theirs", start="main")
+    sha = stack.gitlab.branch_head(PROJECT, "codex/someone-else")
+    delivery = stack.gitlab.ci.deliver(stack.gitlab.ci.pipeline(PROJECT, sha, {"tests": "failed"}, ref="codex/someone-else"))
+    assert delivery.status == 200 and "opened no merge request" in delivery.response
+    feature = stack.gitlab.ci.deliver(stack.gitlab.ci.pipeline(PROJECT, sha, {"tests": "failed"}, ref="feature"))
+    assert feature.status == 200 and "branch pipeline" in feature.response
+    stack.work()
+    assert stack.model.requests == []
+
+
 def test_attempts_run_out_with_one_note(stack):
     iid, branch = bot_merge_request(stack)
     for attempt in (1, 2):

@@ -4,6 +4,7 @@ claim: the worker reads the merge request, its pipeline and the project's `.code
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from bot.events.fields import Ignored, Rules, get_field as _get, opt_field as _opt
@@ -34,8 +35,22 @@ def from_merge_request(payload: dict[str, Any], rules: Rules, is_bot, make_trigg
                         url=_opt(attrs, "url", str, "object_attributes") or "")
 
 
+@dataclass(frozen=True)
+class BranchPipeline(Ignored):
+    """A finished pipeline of a `codex/` branch that names no merge request (GitLab's branch pipelines, the
+    default kind): ignored as it stands. The webhook looks up the merge request codexbot opened from `branch`
+    (jobs/records/branch_pulls.py) and asks for the repair with `for_merge_request`."""
+
+    branch: str = ""
+    trigger: Trigger | None = field(default=None, repr=False)  # the repair's trigger, but for its number
+
+    def for_merge_request(self, number: int) -> Trigger:
+        assert self.trigger is not None
+        return replace(self.trigger, number=number)
+
+
 def from_pipeline(payload: dict[str, Any], make_trigger: MakeTrigger) -> Trigger | Ignored:
-    """A merge request pipeline that failed or passed on codexbot's own merge request (a `codex/` branch)."""
+    """A finished pipeline of codexbot's own merge request (a `codex/` branch), or of one of its branches."""
     if payload.get("object_kind") != "pipeline":
         return Ignored("not a pipeline event")
     attrs = _get(payload, "object_attributes", dict)
@@ -43,20 +58,27 @@ def from_pipeline(payload: dict[str, Any], make_trigger: MakeTrigger) -> Trigger
     if status not in CI_STATUSES:
         return Ignored(f"pipeline {status}: nothing to repair")
     mr = payload.get("merge_request")
-    if not isinstance(mr, dict):
-        return Ignored("a pipeline of no merge request (a branch pipeline)")
-    if not str(mr.get("source_branch", "")).startswith(OWN_BRANCH) or mr.get("state") not in (None, "opened"):
+    branch_only = not isinstance(mr, dict)
+    if branch_only:
+        ref = _opt(attrs, "ref", str, "object_attributes") or ""
+        if not ref.startswith(OWN_BRANCH) or attrs.get("tag") is True:
+            return Ignored("a pipeline of no merge request (a branch pipeline)")
+        mr = {"iid": 1, "title": "", "source_branch": ref}  # the number comes from what codexbot recorded
+    elif not str(mr.get("source_branch", "")).startswith(OWN_BRANCH) or mr.get("state") not in (None, "opened"):
         return Ignored("a pipeline of no open codexbot merge request")
-    if mr.get("source_project_id") != mr.get("target_project_id"):
+    elif mr.get("source_project_id") != mr.get("target_project_id"):
         return Ignored("a pipeline of a merge request from a fork")
     builds = payload.get("builds")
     if status == "failed" and isinstance(builds, list) and builds and not any(
             isinstance(b, dict) and b.get("status") == "failed" and not b.get("allow_failure") for b in builds):
         return Ignored("the pipeline failed with no failing job (a commit status failed, perhaps codexbot's own)")
     target = {**mr, "title": _opt(mr, "title", str, "merge_request") or ""}
-    return make_trigger(payload, "pipeline", "event", target, _get(payload, "user", dict), Command(kind="fix-ci"), True,
-                        comment_id=None,
-                        url=_opt(attrs, "url", str, "object_attributes") or "")
+    trigger = make_trigger(payload, "pipeline", "event", target, _get(payload, "user", dict), Command(kind="fix-ci"),
+                           True, comment_id=None, url=_opt(attrs, "url", str, "object_attributes") or "")
+    if branch_only:
+        return BranchPipeline(f"a pipeline of {mr['source_branch']}, which names no merge request (a branch "
+                              "pipeline)", mr["source_branch"], trigger)
+    return trigger
 
 
 def _marked_ready(payload: dict[str, Any]) -> bool:

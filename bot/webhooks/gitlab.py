@@ -17,12 +17,15 @@ from flask import Blueprint, Response, request
 
 from bot.events.fields import Ignored
 from bot.events.gitlab import HANDLED_EVENTS, parse_gitlab_event
+from bot.events.gitlab_pulls import BranchPipeline
 from bot.state import AppState, get_state
 from bot.webhooks.delivery import Answer, Delivery, Refused, rules_for
 from bot.webhooks.front import Request, answer_webhook, mount
 from bot.webhooks.signatures import verify_shared_token
 from jobs.access.hook_secrets import normalize_path
+from jobs.records import branch_pulls
 from jobs.settings import Settings, SettingsError
+from jobs.types import Trigger
 
 PATH = "/webhooks/gitlab"
 bp = Blueprint("gitlab_webhook", __name__)
@@ -110,6 +113,8 @@ def receive_gitlab(state: AppState, req: Request) -> Answer:
         delivery.reject(400, "project mismatch", "the body names its project more than once, or past its first "
                         f"{PROJECT_WINDOW // 1024} KiB: send GitLab's own payload")
     result = delivery.parse(parse_gitlab_event, payload, rules_for(settings, settings.gitlab_bot_username))
+    if isinstance(result, BranchPipeline):
+        result = _merge_request_of(delivery, result)
     if isinstance(result, Ignored):
         return delivery.answer(200, {"ignored": result.reason})
     return delivery.accept(result, settings)
@@ -120,6 +125,18 @@ def receive_gitlab_in_flask():
     """Reached only when the front door is not in front (an app whose wsgi_app was replaced after it)."""
     answer = answer_webhook(receive_gitlab, get_state(), request.environ)
     return Response(answer.body, answer.status, content_type=answer.content_type)
+
+
+def _merge_request_of(delivery: Delivery, pipeline: BranchPipeline) -> Trigger | Ignored:
+    """The repair a branch pipeline asks for, on the merge request codexbot opened from that branch, if any."""
+    try:
+        number = branch_pulls.recall(delivery.state.redis, "gitlab", pipeline.trigger.repo, pipeline.branch)
+    except redis.RedisError:
+        delivery.reject(503, "not recorded: RedisError", "the delivery could not be recorded (Redis is "
+                        "unavailable); please redeliver")
+    if number is None:
+        return Ignored(f"a pipeline of {pipeline.branch}, from which codexbot opened no merge request")
+    return pipeline.for_merge_request(number)
 
 
 def _secrets_of(project: str | None, settings: Settings, delivery: Delivery) -> tuple[str, ...]:

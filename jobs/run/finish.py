@@ -9,7 +9,7 @@ from typing import Callable
 
 from jobs.agent.loop import AgentResult
 from jobs.git import patches, workspace
-from jobs.records import delegated, runs
+from jobs.records import branch_pulls, delegated, runs
 from jobs.records.results import store_delta, store_outcome
 from jobs.report.checks import report_check
 from jobs.report.followups import finish_followup
@@ -74,6 +74,7 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
                                        pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url)
+    branch_pulls.remember(run.conn, trigger.forge, trigger.repo, prepared.push_branch, pull.number)
     verdict = result.tests.summary() if result.tests else "no tests were run"
     verdict += f"; {result.delta.short()}" if result.delta is not None else ""
     if failing:
@@ -117,4 +118,5 @@ def _open_delegated_pull_request(run: RunContext, prepared: Prepared, result: At
     pull = run.forge.open_pull_request(branch, prepared.repo.default_branch, pull_request_title(trigger.command.text),
                                        run.redact(body), draft=result.tests_failing)
     runs.update_run(run.conn, run.run_id, pr_url=pull.url, branch=branch)
+    branch_pulls.remember(run.conn, trigger.forge, trigger.repo, branch, pull.number)
     return f"; opened {pull.url}"

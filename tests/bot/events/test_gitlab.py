@@ -6,6 +6,7 @@ import pytest
 
 from bot.events.fields import Ignored, PayloadError, Rules
 from bot.events.gitlab import parse_gitlab_event
+from bot.events.gitlab_pulls import BranchPipeline
 from jobs.types import Trigger
 from tests.payloads import corpus_files, load_corpus
 
@@ -194,6 +195,20 @@ def test_other_pipelines_ask_for_nothing():
     assert "branch pipeline" in parse_gitlab_event("Pipeline Hook", branch, RULES).reason
     own = parse_gitlab_event("Pipeline Hook", pipeline(builds=("success",)), RULES)
     assert "no failing job" in own.reason  # only a commit status failed: codexbot's own, it may be
+
+
+def test_a_branch_pipeline_of_a_codex_branch_waits_for_its_merge_request_number():
+    branch = pipeline()
+    branch["merge_request"] = None
+    branch["object_attributes"]["ref"] = "codex/3-abcdef12"
+    result = parse_gitlab_event("Pipeline Hook", branch, RULES)
+    assert isinstance(result, BranchPipeline) and result.branch == "codex/3-abcdef12"
+    repair = result.for_merge_request(7)
+    assert (repair.number, repair.command.kind, repair.source, repair.is_pull_request) == (7, "fix-ci", "event", True)
+    branch["object_attributes"]["tag"] = True
+    assert not isinstance(parse_gitlab_event("Pipeline Hook", branch, RULES), BranchPipeline)
+    branch["object_attributes"].update(tag=False, ref="feature")
+    assert not isinstance(parse_gitlab_event("Pipeline Hook", branch, RULES), BranchPipeline)
 
 
 def test_review_or_fix_ci_on_an_issue_note_is_a_task_or_help():
