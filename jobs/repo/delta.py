@@ -18,7 +18,7 @@ _FAILING = (
     re.compile(r"^\s*--- FAIL: (\S+)"),                       # go test -v
     re.compile(r"^test (\S+) \.\.\. FAILED$"),                # cargo test
     re.compile(r"^\s*● (.+ › .+)$"),                          # jest
-    re.compile(r"^\s*(?:FAIL|×|✗) (\S+\.[jt]sx? > .+?)(?: \d+ms)?$"),  # vitest
+    re.compile(r"^\s*(?:FAIL|×|✗)\s+(\S+\.[cm]?[jt]sx? > .+?)(?: \d+ms)?$"),  # vitest: " FAIL  a.test.mjs > …"
     re.compile(r"^\s{2}\d+\) (.+)$"),                         # mocha's numbered failures
 )
 

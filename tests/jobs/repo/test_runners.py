@@ -85,6 +85,26 @@ def test_npm_test_with_mocha(tmp_path):
     assert command == "npm test" and counts == EXPECTED
 
 
+JS_RUNNERS = Path(sys.executable).parent.parent / "js-runners" / "node_modules"  # `make setup` installs them there
+SPEC = ("describe('calc', () => {\n  test('a', () => {});\n  test('b', () => {});\n"
+        "  test('c', () => { expect(1).toBe(2); });\n  test.skip('d', () => {});\n});\n")
+
+
+@pytest.mark.skipif(not (JS_RUNNERS / ".bin" / "jest").exists(), reason="jest is installed by make test's set-up")
+@pytest.mark.parametrize("runner, header, failing", [
+    ("jest", "", "calc › c"),
+    ("vitest run", "import { describe, test, expect } from 'vitest';\n", "calc.test.mjs > calc > c"),
+])
+def test_npm_test_with_jest_and_vitest_from_npm(tmp_path, runner, header, failing):
+    name = "calc.test.mjs" if header else "calc.test.js"
+    files = {"package.json": json.dumps({"name": "sample", "private": True, "scripts": {"test": runner}}),
+             name: header + SPEC}
+    project = write(tmp_path, files)
+    (project / "node_modules").symlink_to(JS_RUNNERS, target_is_directory=True)
+    command, counts = run(project, failing)
+    assert command == "npm test" and counts == EXPECTED
+
+
 PYTEST_SAMPLE = ("import pytest\n\ndef test_a(): pass\n\ndef test_b(): pass\n\ndef test_c(): assert 1 == 2\n\n"
                  "@pytest.mark.skip\ndef test_d(): pass\n")
 TOX_INI = ("[tox]\nenvlist = py3\nskipsdist = true\n\n[testenv]\nsitepackages = true\ndeps =\n"
