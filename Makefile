@@ -10,7 +10,7 @@ JS_STAMP := $(VENV)/js-runners/.installed-$(shell cat $(JS_RUNNERS)/package-lock
 
 .PHONY: test demo bench setup system-deps clean
 
-test: setup
+test: setup $(JS_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: setup
@@ -20,7 +20,7 @@ bench: setup
 	$(PY) bench/webhook.py
 	$(PY) bench/e2e.py
 
-setup: system-deps $(STAMP) $(JS_STAMP)
+setup: system-deps $(STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
