@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import time
 from dataclasses import dataclass
 
 import orjson
 import redis
+from redis.commands.core import Script
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -150,7 +151,6 @@ if redis.call('EXISTS', KEYS[4]) == 0 then
 end
 return {outcome, free}
 """
-_ACCEPT_SHA = hashlib.sha1(_ACCEPT.encode()).hexdigest()
 LIMITED_NOTE = "this request went over codexbot's rate limit and was not run"
 
 
@@ -184,19 +184,17 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     args = [run_id, DELIVERY_TTL, job_id, task.received_at, limits.window, limits.per_repo, limits.per_user,
             LIMITED_NOTE, rate_limit_key, slots if slotted else 0, orjson.dumps(record), job.data,
             reply.data if reply else b""]
-    outcome, free = _evalsha(conn, _ACCEPT_SHA, _ACCEPT, keys, args)
+    outcome, free = _accept_script(conn)(keys=keys, args=args)
     if outcome == 1 and free:  # a crash right here leaves it waiting until the next reconcile pass
         fairness.promote_waiting(conn, rate_limit_key, slots)
     return Intake(run_id, duplicate=outcome == 0, limited={2: "told", 3: "silent"}.get(outcome, ""))
 
 
-def _evalsha(conn: redis.Redis, sha: str, script: str, keys: list, args: list):
-    """Run a script by its digest, loading it first when this server does not know it (a restart)."""
-    try:
-        return conn.evalsha(sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        conn.script_load(script)
-        return conn.evalsha(sha, len(keys), *keys, *args)
+@functools.lru_cache(maxsize=64)
+def _accept_script(conn: redis.Redis) -> Script:
+    """redis-py's script object (EVALSHA, loaded again when the server lost it), made once per connection:
+    making one hashes the script text, which every delivery paid for."""
+    return conn.register_script(_ACCEPT)
 
 
 def load_task(conn: redis.Redis, run_id: str) -> Task | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from jobs.agent.loop import AgentResult
+from jobs.forges.base import PullRequest
 from jobs.git import patches, workspace
 from jobs.records import branch_pulls, delegated, runs
 from jobs.records.results import store_delta, store_outcome
@@ -73,14 +74,19 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
                 f"commits and the change asked for there.\n\n{body}")
     pull = run.forge.open_pull_request(prepared.push_branch, prepared.base_branch,
                                        pull_request_title(trigger.command.text), run.redact(body + table), draft=failing)
-    runs.update_run(run.conn, run.run_id, pr_url=pull.url)
-    branch_pulls.remember(run.conn, trigger.forge, trigger.repo, prepared.push_branch, pull.number)
+    _record_pull(run, prepared.push_branch, pull)
     verdict = result.tests.summary() if result.tests else "no tests were run"
     verdict += f"; {result.delta.short()}" if result.delta is not None else ""
     if failing:
         why = "the change makes tests fail" if result.tests.ok else "the tests fail with the change"
         return f"opened {pull.url} as a draft: {why} ({verdict}). Cost: {cost}.{table}"
     return f"opened {pull.url} ({verdict}). Cost: {cost}.{table}"
+
+
+def _record_pull(run: RunContext, branch: str, pull: PullRequest, **fields: str) -> None:
+    """The run's pull request on its record, and which pull request its branch has (for branch pipelines)."""
+    runs.update_run(run.conn, run.run_id, pr_url=pull.url, **fields)
+    branch_pulls.remember(run.conn, run.task.trigger.forge, run.task.trigger.repo, branch, pull.number)
 
 
 def cost_of(run: RunContext, agent: AgentResult) -> str:
@@ -117,6 +123,5 @@ def _open_delegated_pull_request(run: RunContext, prepared: Prepared, result: At
                              draft=result.tests_failing, change=result.delta)
     pull = run.forge.open_pull_request(branch, prepared.repo.default_branch, pull_request_title(trigger.command.text),
                                        run.redact(body), draft=result.tests_failing)
-    runs.update_run(run.conn, run.run_id, pr_url=pull.url, branch=branch)
-    branch_pulls.remember(run.conn, trigger.forge, trigger.repo, branch, pull.number)
+    _record_pull(run, branch, pull, branch=branch)
     return f"; opened {pull.url}"
