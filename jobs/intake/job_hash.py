@@ -60,7 +60,5 @@ def _as_text(value: object) -> str:
         return str.__str__(value)  # a str enum (JobStatus) is its value, as redis-py encodes it
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(value)
-    if isinstance(value, bytes):
-        return value.decode()
     raise TypeError(f"RQ's job hash has a {type(value).__name__} value; the intake script takes text only")
 
