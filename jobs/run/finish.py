@@ -83,10 +83,10 @@ def publish(run: RunContext, prepared: Prepared, result: AttemptResult, finish: 
     return f"opened {pull.url} ({verdict}). Cost: {cost}.{table}"
 
 
-def _record_pull(run: RunContext, branch: str, pull: PullRequest, **fields: str) -> None:
+def _record_pull(run: RunContext, head: str, pull: PullRequest, **fields: str) -> None:
     """The run's pull request on its record, and which pull request its branch has (for branch pipelines)."""
     runs.update_run(run.conn, run.run_id, pr_url=pull.url, **fields)
-    branch_pulls.remember(run.conn, run.task.trigger.forge, run.task.trigger.repo, branch, pull.number)
+    branch_pulls.remember(run.conn, run.task.trigger.forge, run.task.trigger.repo, head, pull.number)
 
 
 def cost_of(run: RunContext, agent: AgentResult) -> str:
