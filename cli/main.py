@@ -62,7 +62,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         app = create_app(settings)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
-    configure_logging()
+    configure_logging(buffered=True)
     run_server(app, host, port, workers or settings.web_workers, settings.web_threads)
 
 
