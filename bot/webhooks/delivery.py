@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import msgspec
 import orjson
 import redis
 
@@ -60,9 +61,12 @@ class Delivery:
         self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
         return Answer(status, (json.dumps(body) + "\n").encode(), "application/json")
 
-    def json_body(self, body: bytes, content_type: str) -> dict[str, Any]:
+    def json_body(self, body: bytes, content_type: str, fields: msgspec.json.Decoder | None = None) -> dict[str, Any]:
+        """The payload: only the fields `fields` names when given and the body fits them, else all of it."""
         if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
             self.reject(400, "form body", "the webhook sends form data: set its content type to application/json")
+        if fields is not None and (payload := _only_fields(fields, body)) is not None:
+            return payload
         try:
             payload = orjson.loads(body)  # lone surrogates, NaN and huge numbers are refused: json says which
         except orjson.JSONDecodeError:
@@ -113,6 +117,17 @@ class Delivery:
             counters.add("deliveries", {"forge": self.forge, "event": self.event[:64], "status": str(status)})
         log_event(self.log, "delivery", forge=self.forge, delivery=self.id[:128], event=self.event[:64],
                   status=status, outcome=outcome, ms=elapsed_ms(self.started), **fields)
+
+
+def _only_fields(fields: msgspec.json.Decoder, body: bytes) -> dict[str, Any] | None:
+    """The fields the parser reads, or None when the body does not plainly fit them (it is then read whole,
+    and refused or parsed exactly as any other). msgspec checks the UTF-8 of the fields it decodes only."""
+    try:
+        if not body.isascii():
+            body.decode("utf-8")
+        return fields.decode(body)
+    except (msgspec.DecodeError, ValueError, RecursionError):
+        return None
 
 
 # JSON may escape half of a UTF-16 pair alone (a lone \ud800); such text cannot be stored or posted anywhere.

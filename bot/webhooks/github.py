@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from bot.events.fields import Ignored
 from bot.events.github import HANDLED_EVENTS, parse_github_event
+from bot.events.github_fields import PAYLOAD
 from bot.state import AppState, get_state
 from bot.webhooks.delivery import Answer, Delivery, Refused, rules_for
 from bot.webhooks.front import Request, answer_webhook, mount
@@ -36,7 +37,7 @@ def receive_github(state: AppState, req: Request) -> Answer:
     body = req.body()  # over MAX_WEBHOOK_BYTES: 413 before the body is read
     if not verify_github_signature(body, req.header("X-Hub-Signature-256"), settings.github_webhook_secret):
         delivery.reject(401, "bad signature", "X-Hub-Signature-256 is missing or does not match: check the webhook secret")
-    payload = delivery.json_body(body, req.content_type)
+    payload = delivery.json_body(body, req.content_type, PAYLOAD)
     result = delivery.parse(parse_github_event, payload, rules_for(settings, settings.github_bot_login))
     if isinstance(result, Ignored):
         return delivery.answer(200, {"ignored": result.reason})
