@@ -6,6 +6,7 @@ Nothing here needs Flask: the webhook routes are answered by bot/webhooks/front.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -59,7 +60,9 @@ class Delivery:
 
     def answer(self, status: int, body: dict[str, Any], **fields: object) -> Answer:
         self._log(status, body.get("ignored", "accepted"), run_id=body.get("run_id"), **fields)
-        return Answer(status, (json.dumps(body) + "\n").encode(), "application/json")
+        if body.keys() == {"ignored"}:  # most answers: the same few reasons again and again
+            return Answer(status, _ignored_answer(body["ignored"]), "application/json")
+        return Answer(status, _json_line(body), "application/json")
 
     def json_body(self, body: bytes, content_type: str, fields: msgspec.json.Decoder | None = None) -> dict[str, Any]:
         """The payload: only the fields `fields` names when given and the body fits them, else all of it."""
@@ -142,6 +145,20 @@ def _is_valid_unicode(payload: dict) -> bool:
     return True
 
 
+def _json_line(body: dict[str, Any]) -> bytes:
+    return (json.dumps(body) + "\n").encode()
+
+
+@functools.lru_cache(maxsize=512)
+def _ignored_answer(reason: str) -> bytes:
+    return _json_line({"ignored": reason})
+
+
 def rules_for(settings: Settings, bot_login: str) -> Rules:
+    return _rules(settings.command, settings.label, bot_login)
+
+
+@functools.lru_cache(maxsize=64)
+def _rules(command: str, label: str, bot_login: str) -> Rules:
     logins = {bot_login.casefold()} if bot_login else set()
-    return Rules(command=settings.command, label=settings.label, bot_logins=frozenset(logins))
+    return Rules(command=command, label=label, bot_logins=frozenset(logins))

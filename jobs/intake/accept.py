@@ -14,7 +14,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from jobs.intake import fairness
-from jobs.intake.job_hash import job_hash
+from jobs.intake.job_hash import enqueue_stamp, job_hash
 
 from jobs.intake import rate_limits
 from jobs.intake.rate_limits import RateLimits
@@ -169,9 +169,10 @@ def accept_trigger(queue: Queue, trigger: Trigger, delivery_id: str, *, job_time
     limits = limits if limits is not None and limits.applies_to(trigger) else RateLimits()
     control = control if control is not None else make_queue(conn, control_queue_name(queue.name))
     slotted = fairness.limit_fields(trigger, slots) if trigger.command.kind not in CONTROL_KINDS else {}
-    job = job_hash(conn, queue.name, job_func(trigger.command.kind), job_timeout, DELIVERY_TTL, run_id, slotted)
+    stamp = enqueue_stamp()
+    job = job_hash(conn, queue.name, job_func(trigger.command.kind), job_timeout, DELIVERY_TTL, run_id, slotted, stamp)
     limited = limits.per_repo or limits.per_user  # only then may the script need the reply job
-    reply = job_hash(conn, control.name, REPLY_FUNC, REPLY_TIMEOUT, DELIVERY_TTL, run_id) if limited else None
+    reply = job_hash(conn, control.name, REPLY_FUNC, REPLY_TIMEOUT, DELIVERY_TTL, run_id, stamp=stamp) if limited else None
     record = {"task": task.to_json(), "run": [item for pair in initial_fields(task).items() for item in pair],
               "job": job.fields, "reply": reply.fields if reply else []}
     rate_limit_key = slotted.get("rate_limit_key", "")

@@ -11,6 +11,7 @@ tests/jobs/intake/test_job_hash.py holds the result equal to what RQ itself make
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import zlib
 from dataclasses import dataclass
@@ -32,18 +33,25 @@ class JobHash:
 
 
 def job_hash(conn: redis.Redis, origin: str, func: str, timeout: int, ttl: int, run_id: str,
-             extra: dict[str, str] | None = None) -> JobHash:
-    """The hash RQ would write for `func(run_id)` on the queue `origin`; `extra` fields are set over it."""
-    fields, data = _template(conn, origin, func, timeout, ttl)
-    stamp = utcformat(now())
+             extra: dict[str, str] | None = None, stamp: str = "") -> JobHash:
+    """The hash RQ would write for `func(run_id)` on the queue `origin`; `extra` fields are set over it.
+    `stamp` is the time it is created and enqueued (RQ's text for now, when not given)."""
+    fields, (before, after) = _template(conn, origin, func, timeout, ttl)
+    stamp = stamp or enqueue_stamp()
     filled = dict(fields, created_at=stamp, enqueued_at=stamp, description=f"codexbot run {run_id}", **(extra or {}))
-    call = data.replace(json.dumps(_MARK).encode(), json.dumps(run_id).encode(), 1)
-    return JobHash([item for pair in filled.items() for item in pair], zlib.compress(call))
+    call = before + json.dumps(run_id).encode() + after
+    return JobHash(list(itertools.chain.from_iterable(filled.items())), zlib.compress(call))
+
+
+def enqueue_stamp() -> str:
+    """RQ's text for the time a job is created and enqueued, now."""
+    return utcformat(now())
 
 
 @functools.lru_cache(maxsize=256)
-def _template(conn: redis.Redis, origin: str, func: str, timeout: int, ttl: int) -> tuple[dict[str, str], bytes]:
-    """RQ's own hash of such a job for a stand-in run id, and its call data before compression."""
+def _template(conn: redis.Redis, origin: str, func: str, timeout: int, ttl: int) -> tuple[dict[str, str], tuple[bytes, bytes]]:
+    """RQ's own hash of such a job for a stand-in run id, and its call data before compression, split where
+    the run id goes."""
     job = Job.create(func, args=[_MARK], connection=conn, id="codexbot-template", timeout=timeout, result_ttl=ttl,
                      failure_ttl=ttl, description="", status=JobStatus.QUEUED, origin=origin,
                      serializer=JSONSerializer)
@@ -51,7 +59,8 @@ def _template(conn: redis.Redis, origin: str, func: str, timeout: int, ttl: int)
     mapping = {k: _as_text(v) for k, v in job.to_dict().items() if v is not None and k != "data"}
     if job.data.count(json.dumps(_MARK).encode()) != 1:
         raise RuntimeError("RQ's call data does not hold the run id as JSON text: the job hash template cannot be used")
-    return mapping, job.data
+    before, _, after = job.data.partition(json.dumps(_MARK).encode())
+    return mapping, (before, after)
 
 
 def _as_text(value: object) -> str:
