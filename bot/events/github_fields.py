@@ -97,7 +97,7 @@ class Payload(TypedDict, total=False):
     action: Any
     sender: User
     repository: Repository
-    installation: Installation
+    installation: Installation | None
     comment: Comment
     issue: Issue
     label: Label

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, request
 
 from bot.events.fields import Ignored
 from bot.events.gitlab import HANDLED_EVENTS, parse_gitlab_event
+from bot.events.gitlab_fields import PAYLOAD
 from bot.events.gitlab_pulls import BranchPipeline
 from bot.state import AppState, get_state
 from bot.webhooks.delivery import Answer, Delivery, Refused, rules_for
@@ -106,7 +107,7 @@ def receive_gitlab(state: AppState, req: Request) -> Answer:
     delivery = Delivery(state, "gitlab", delivery_id(req, body), event)
     if not _EVENT.match(event) or not _KEY.match(delivery.id):
         delivery.reject(400, "missing headers", "X-Gitlab-Event is required, and Idempotency-Key must be a plain id")
-    payload = delivery.json_body(body, req.content_type)
+    payload = delivery.json_body(body, req.content_type, PAYLOAD)
     named = payload.get("project")
     named = named.get("path_with_namespace") if isinstance(named, dict) else None
     if (named if isinstance(named, str) else None) != project:
