@@ -187,7 +187,8 @@ def gitlab_tokens(ctx: click.Context) -> None:
 @click.option("--keep", is_flag=True, help="Keep the replay's checkout and print where it is.")
 @click.pass_context
 def replay(ctx: click.Context, run_id: str, keep: bool) -> None:
-    """Re-run a recorded run from its transcript (no model calls) and compare the diff and the tests."""
+    """Re-run a recorded run from its transcript (no model calls) and compare the diff and the tests (a review:
+    on the commit it reviewed, and compare its findings)."""
     from jobs.settings import build_services
     from jobs.run.replay import ReplayError, replay_stored_run
 
@@ -196,7 +197,11 @@ def replay(ctx: click.Context, run_id: str, keep: bool) -> None:
         result, checkout = replay_stored_run(services, run_id, keep=keep, on_event=click.echo)
     except (ReplayError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(result.diff or "(no change)")
+    if result.findings is not None:
+        click.echo("\n".join(f"{path}:{line} {severity}" for path, line, severity, *_ in result.findings)
+                   or "(no findings)")
+    else:
+        click.echo(result.diff or "(no change)")
     if result.tests is not None:
         click.echo(result.tests.summary())
     if keep:
@@ -204,7 +209,10 @@ def replay(ctx: click.Context, run_id: str, keep: bool) -> None:
     if not result.matches:
         click.echo("the replay differs from the recorded run:\n" + "\n".join(f"- {m}" for m in result.mismatches))
         ctx.exit(1)
-    click.echo(f"the replay matches the recorded run (diff sha256 {result.diff_sha256[:12]})")
+    if result.findings is not None:
+        click.echo(f"the replay matches the recorded review ({len(result.findings)} findings)")
+    else:
+        click.echo(f"the replay matches the recorded run (diff sha256 {result.diff_sha256[:12]})")
 
 
 def _token_store(ctx: click.Context):

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from jobs.records.runs import load_run
+from jobs.records.runs import load_run, transcript_key
 from tests import sample_repo
+from tests.emulators import github_git
 from tests.stack import ROOT, Stack
 
 REPO = sample_repo.REPO
@@ -192,13 +193,43 @@ def test_a_draft_is_not_reviewed_automatically(stack):
     assert delivery.status == 200 and "draft" in delivery.response
 
 
-def test_codexbot_replay_of_a_review_says_why_it_does_not_apply(stack):
+def replay_cli(stack, run_id):
     import subprocess
     import sys
+    return subprocess.run([sys.executable, "-m", "cli", "replay", run_id], env=stack.env(), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_codexbot_replay_of_a_review_replays_it_on_the_commit_it_reviewed(stack):
     number = open_feature_pull(stack)
-    delivery = stack.github.comment_as("alice", REPO, number, "/codex review")
-    stack.work()
-    run_id = json.loads(delivery.response)["run_id"]
-    proc = subprocess.run([sys.executable, "-m", "cli", "replay", run_id], env=stack.env(), cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode != 0 and f"run {run_id} is a review" in proc.stderr
+    run = ask(stack, number, "/codex review")
+    assert run.status == "succeeded", run.error
+    stack.github.commit_files(REPO, "feature", {"NOTES.md": "more\n"}, "More")  # the pull request moved on since
+    proc = replay_cli(stack, run.run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "calc.py:7 P0\ntests/test_calc.py:5 P1" in proc.stdout
+    assert "the replay matches the recorded review (2 findings)" in proc.stdout
+    assert len(stack.model.requests) == 3  # the replay asked the model nothing
+
+
+def test_a_review_replay_that_finds_otherwise_names_what_differs(stack):
+    number = open_feature_pull(stack)
+    run = ask(stack, number, "/codex review")
+    conn = stack_conn(stack)
+    recorded = json.loads(conn.get(transcript_key(run.run_id)))
+    recorded["outcome"]["review"]["findings"].pop()  # as if the review had made one finding fewer
+    conn.set(transcript_key(run.run_id), json.dumps(recorded))
+    proc = replay_cli(stack, run.run_id)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("findings: recorded 1 (calc.py:7 P0), replayed 2 (calc.py:7 P0, tests/test_calc.py:5 P1)"
+            in proc.stdout)
+
+
+def test_a_review_whose_commit_was_force_pushed_away_cannot_be_replayed_and_says_why(stack):
+    number = open_feature_pull(stack)
+    run = ask(stack, number, "/codex review")
+    path = stack.github.state.repo(REPO)["path"]
+    github_git.set_ref(path, "refs/heads/feature", github_git.branch_head(path, "main"))
+    stack.github.commit_files(REPO, "feature", {"calc.py": FEATURE + "\n"}, "Add div, again")
+    proc = replay_cli(stack, run.run_id)
+    assert proc.returncode != 0 and "is no longer in the repository" in proc.stderr, proc.stdout + proc.stderr

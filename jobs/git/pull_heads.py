@@ -3,6 +3,7 @@ until its merge base with the base branch is there, so the review sees the diff 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from jobs.forges.base import GitCredentials
@@ -29,6 +30,24 @@ def check_out_pull_head(workdir: Path, head_ref: str, base_branch: str, credenti
             return workspace.head_sha(workdir), base.stdout.strip()
     raise workspace.WorkspaceError(f"the pull request's head shares no history with {base_branch}: "
                                    "nothing to compare it with")
+
+
+def check_out_reviewed(workdir: Path, head_ref: str, head: str, base: str, credentials: GitCredentials) -> None:
+    """Detach the checkout at `head`, a commit the pull request had when it was reviewed, with BASE_REF at the
+    `base` it was compared with (what a review's replay reads)."""
+    if not all(re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha) for sha in (head, base)):
+        raise workspace.WorkspaceError("the recorded review names no commits (a head and a base sha)")
+    fetched = workspace.git(workdir, "fetch", "-q", "--no-tags", "--no-write-fetch-head", "origin",
+                            f"+{head_ref}:{HEAD_REF}", credentials=credentials, check=False)
+    if fetched.returncode != 0:
+        raise workspace.WorkspaceError(f"the pull request's head ({head_ref}) could not be fetched: "
+                                       f"{workspace.last_lines(fetched.stderr, 1) or 'git failed'}")
+    for sha in (head, base):
+        if workspace.git(workdir, "cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode != 0:
+            raise workspace.WorkspaceError(f"the reviewed commit {sha[:12]} is no longer in the repository "
+                                           "(the pull request's branch was force-pushed since)")
+    workspace.git(workdir, "update-ref", BASE_REF, base)
+    workspace.git(workdir, "checkout", "-q", "--detach", head)
 
 
 def _shallow(workdir: Path) -> bool:

@@ -50,6 +50,13 @@ def store_outcome(conn: redis.Redis, run_id: str, redactor: Redactor, transcript
     store_transcript(conn, run_id, redactor, record_outcome(transcript, diff, tests))
 
 
+def record_review(transcript: dict, head: str, base: str, minor: bool, findings: list[list]) -> dict:
+    """A review's transcript with what replay needs and compares: the commits it read (its head and the base it
+    was compared with), whether minor findings were asked for, and its findings ([path, line, severity, key])."""
+    return {**transcript, "outcome": {"review": {"head_sha": head, "base_sha": base, "minor": minor,
+                                                 "findings": findings}}}
+
+
 def diff_digest(diff: str) -> str:
     """A short fingerprint to store with the run instead of the whole diff."""
     return hashlib.sha256(diff.encode()).hexdigest()

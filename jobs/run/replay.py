@@ -12,6 +12,7 @@ from jobs.agent.loop import Agent, AgentResult, Limits
 from jobs.agent.scripted_model import ScriptedModel, ScriptExhausted, transcript_from_script  # noqa: F401  (replay's API)
 from jobs.forges.base import ForgeError
 from jobs.git import workspace
+from jobs.git.pull_heads import check_out_reviewed
 from jobs.intake.accept import load_task
 from jobs.records.parts import RunParts
 from jobs.records.results import diff_digest, record_outcome  # noqa: F401  (replay's API)
@@ -19,6 +20,7 @@ from jobs.records.runs import run_key
 from jobs.repo.config import FILE_NAME, RepoConfig, RepoConfigError, parse_repo_config
 from jobs.repo.testing import TestResult
 from jobs.run.attempt import AttemptPlan, QuietEvents, SetupFailed, run_attempt
+from jobs.run.replay_review import replay_review, review_recording
 from jobs.run.wiring import log_refusal, make_forge, make_sandbox, network_policy
 from jobs.sandbox import Sandbox, SandboxError
 from jobs.settings import Services
@@ -56,6 +58,7 @@ class ReplayResult:
     tests: TestResult | None
     agent: AgentResult | None
     mismatches: list[str] = field(default_factory=list)
+    findings: list[list] | None = None  # a review's: [path, line, severity, key] each
 
 
 def replay(transcript: dict, workdir: Path, sandbox_factory: Callable[[Path], Sandbox], *,
@@ -66,9 +69,7 @@ def replay(transcript: dict, workdir: Path, sandbox_factory: Callable[[Path], Sa
     The same attempt as every run (setup, the loop answered by the recording, the tests, a commit), its
     diff from the base compared by digest.
     """
-    recorded = {k: v for k, v in (transcript.get("limits") or {}).items() if k in Limits.__dataclass_fields__}
-    # The recording ends where the run ended: a run stopped by time or cancellation stops here too.
-    limits = replace(Limits(**recorded), max_steps=min(recorded.get("max_steps", 10**6), len(transcript["steps"])))
+    limits = recorded_limits(transcript)
     model = ScriptedModel.from_transcript(transcript)
     config = RepoConfig(setup_commands=tuple(setup_commands), test_timeout=int(limits.command_timeout),
                         instructions=transcript.get("instructions", ""))
@@ -83,6 +84,23 @@ def replay(transcript: dict, workdir: Path, sandbox_factory: Callable[[Path], Sa
         sandbox.close()
     mismatches = compare(transcript, result.agent, result.diff, result.tests)
     return ReplayResult(not mismatches, result.diff, diff_digest(result.diff), result.tests, result.agent, mismatches)
+
+
+def recorded_limits(transcript: dict) -> Limits:
+    """The run's limits; the recording ends where the run ended, so a run stopped by time or cancellation stops
+    there too."""
+    recorded = {k: v for k, v in (transcript.get("limits") or {}).items() if k in Limits.__dataclass_fields__}
+    return replace(Limits(**recorded), max_steps=min(recorded.get("max_steps", 10**6), len(transcript["steps"])))
+
+
+def replay_reviewed(transcript: dict, sandbox: Sandbox, on_event: Callable[[str], None] = lambda line: None) -> ReplayResult:
+    """Replay a recorded review in a sandbox over a checkout of the commit it reviewed, and compare."""
+    try:
+        agent, findings, differ = replay_review(transcript, sandbox, recorded_limits(transcript), on_event)
+    finally:
+        sandbox.close()
+    mismatches = compare(transcript, agent, "", None) + differ
+    return ReplayResult(not mismatches, "", diff_digest(""), None, agent, mismatches, findings)
 
 
 def compare(transcript: dict, result: AgentResult, diff: str, tests: TestResult | None) -> list[str]:
@@ -104,7 +122,8 @@ def compare(transcript: dict, result: AgentResult, diff: str, tests: TestResult 
 
 def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
                       on_event: Callable[[str], None] = lambda line: None) -> tuple[ReplayResult, Path]:
-    """`codexbot replay RUN_ID`: clone the run's repository at its base commit and replay the stored transcript.
+    """`codexbot replay RUN_ID`: clone the run's repository at its base commit and replay the stored transcript
+    (a review: at the pull request's commit it reviewed, and its findings compared).
 
     Returns the result and the checkout (deleted unless keep). Every failure is a ReplayError.
     """
@@ -114,16 +133,24 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
     if stored is None or base is None or task is None:
         raise ReplayError(f"run {run_id} has no stored transcript and base commit: it expired, "
                           "or it ended before the agent ran")
-    if task.trigger.command.kind == "review":
-        raise ReplayError(f"run {run_id} is a review: replay compares the change and the tests a task made, and a "
-                          "review makes neither; its transcript and findings are on its run page")
+    review = review_recording(stored) if task.trigger.command.kind == "review" else None
+    if task.trigger.command.kind == "review" and review is None:
+        raise ReplayError(f"run {run_id} is a review recorded before reviews could be replayed: its transcript does "
+                          "not name the commits it read; the transcript and findings are on its run page")
     workdir = Path(tempfile.mkdtemp(prefix=f"codexbot-replay-{run_id[:8]}-")) / "repo"
     try:
         forge, _ = make_forge(services, task.trigger)
         try:
-            workspace.clone(forge.repository().clone_url, workdir, forge.git_credentials(write=False))
+            read = forge.git_credentials(write=False)
+            workspace.clone(forge.repository().clone_url, workdir, read)
+            if review is not None:
+                check_out_reviewed(workdir, forge.head_ref(task.trigger.number), review["head_sha"],
+                                   review["base_sha"], read)
         finally:
             forge.close()
+        if review is not None:
+            sandbox = make_sandbox(services.settings.sandbox, workdir, on_refused=log_refusal(on_event))
+            return replay_reviewed(stored, sandbox, on_event), workdir
         workspace.git(workdir, "checkout", "-q", "--detach", base.decode())
         config_file = workdir / FILE_NAME
         config = parse_repo_config(config_file.read_text() if config_file.is_file() else None)

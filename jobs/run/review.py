@@ -14,7 +14,7 @@ from jobs.git.checkout import check_out
 from jobs.git.diff_lines import DiffAnchors, parse_anchors, review_diff
 from jobs.git.pull_heads import check_out_pull_head
 from jobs.records import runs
-from jobs.records.results import store_transcript
+from jobs.records.results import record_review, store_transcript
 from jobs.repo.guidelines import review_guidelines
 from jobs.report.reviews import finding_comment, finding_key, review_marker, review_summary
 from jobs.run.authorize import authorize, confirm_request
@@ -118,7 +118,8 @@ def _review_agent(run: RunContext, config, minor: bool, checked: Checked, pull: 
             raise
         finally:
             sandbox.close()
-    run.transcript(result.transcript)
+    findings = [[f.path, f.line, f.severity, finding_key(f)] for f in toolbox.findings]
+    run.transcript(record_review(result.transcript, checked.head, checked.base, minor, findings))
     run.log(f"review stopped after {result.steps} steps with {len(toolbox.findings)} findings: {result.stop_reason}")
     return toolbox, result
 
