@@ -9,7 +9,7 @@ import pytest
 from jobs.records.runs import load_run
 from tests import sample_repo
 from tests.stack import Stack
-from tests.test_e2e_review import FEATURE, P0, P1_OUTSIDE, review_script
+from tests.test_e2e_review import FEATURE, P0, P1_OUTSIDE, replay_cli, review_script
 
 PROJECT = sample_repo.REPO
 
@@ -126,6 +126,17 @@ def test_a_fork_merge_request_is_reviewed_without_pushing_anywhere(stack, redis_
     assert [(d["notes"][0]["position"]["new_path"], d["notes"][0]["position"]["new_line"])
             for d in threads(stack, iid)] == [("calc.py", 7)]
     assert stack.gitlab.pushes == [] and stack.gitlab.branch_head(PROJECT, "feature") is None
+
+
+def test_a_review_of_a_fork_merge_request_replays_from_the_merge_request_ref(stack, redis_conn):
+    stack.gitlab.fork_project(sample_repo.REPO, "eve/calc")
+    stack.gitlab.commit_files("eve/calc", "feature", {"calc.py": FEATURE}, "Add div", start="main")
+    iid = open_feature_mr(stack, source_project="eve/calc")
+    run = ask(stack, redis_conn, iid, "/codex review")
+    assert run.status == "succeeded", run.error
+    proc = replay_cli(stack, run.run_id)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "the replay matches the recorded review (2 findings)" in proc.stdout
 
 
 def test_an_injected_merge_request_cannot_make_the_reviewer_write(stack, redis_conn):
