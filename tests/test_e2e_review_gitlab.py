@@ -117,23 +117,25 @@ def test_no_findings_is_one_line(stack, redis_conn):
     assert "No P0 or P1 issues found." in summary["body"] and threads(stack, iid) == []
 
 
-def test_a_fork_merge_request_is_reviewed_without_pushing_anywhere(stack, redis_conn):
+def review_fork_mr(stack, redis_conn):
+    """eve's fork proposes the feature; alice asks for a review of it."""
     stack.gitlab.fork_project(sample_repo.REPO, "eve/calc")
     stack.gitlab.commit_files("eve/calc", "feature", {"calc.py": FEATURE}, "Add div", start="main")
     iid = open_feature_mr(stack, source_project="eve/calc")
     run = ask(stack, redis_conn, iid, "/codex review")
     assert run.status == "succeeded", run.error
+    return iid, run
+
+
+def test_a_fork_merge_request_is_reviewed_without_pushing_anywhere(stack, redis_conn):
+    iid, _ = review_fork_mr(stack, redis_conn)
     assert [(d["notes"][0]["position"]["new_path"], d["notes"][0]["position"]["new_line"])
             for d in threads(stack, iid)] == [("calc.py", 7)]
     assert stack.gitlab.pushes == [] and stack.gitlab.branch_head(PROJECT, "feature") is None
 
 
 def test_a_review_of_a_fork_merge_request_replays_from_the_merge_request_ref(stack, redis_conn):
-    stack.gitlab.fork_project(sample_repo.REPO, "eve/calc")
-    stack.gitlab.commit_files("eve/calc", "feature", {"calc.py": FEATURE}, "Add div", start="main")
-    iid = open_feature_mr(stack, source_project="eve/calc")
-    run = ask(stack, redis_conn, iid, "/codex review")
-    assert run.status == "succeeded", run.error
+    _, run = review_fork_mr(stack, redis_conn)
     proc = replay_cli(stack, run.run_id)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "the replay matches the recorded review (2 findings)" in proc.stdout

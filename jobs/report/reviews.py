@@ -19,6 +19,11 @@ def finding_key(finding: Finding) -> str:
     return hashlib.sha256(f"{finding.path}\0{finding.severity}\0{words}".encode()).hexdigest()[:16]
 
 
+def finding_records(findings: list[Finding]) -> list[list]:
+    """Findings as a review's recording keeps them for its replay: [path, line, severity, key] each."""
+    return [[f.path, f.line, f.severity, finding_key(f)] for f in findings]
+
+
 def review_marker(run_id: str) -> str:
     return f"<!-- codexbot:review={run_id} -->"
 

@@ -135,8 +135,9 @@ def replay_stored_run(services: Services, run_id: str, *, keep: bool = False,
                           "or it ended before the agent ran")
     review = review_recording(stored) if task.trigger.command.kind == "review" else None
     if task.trigger.command.kind == "review" and review is None:
-        raise ReplayError(f"run {run_id} is a review recorded before reviews could be replayed: its transcript does "
-                          "not name the commits it read; the transcript and findings are on its run page")
+        raise ReplayError(f"run {run_id} is a review whose transcript does not name the commits it read (it ended "
+                          "before its findings were recorded, or was recorded before reviews could be replayed); "
+                          "the transcript is on its run page")
     workdir = Path(tempfile.mkdtemp(prefix=f"codexbot-replay-{run_id[:8]}-")) / "repo"
     try:
         forge, _ = make_forge(services, task.trigger)

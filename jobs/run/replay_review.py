@@ -8,7 +8,7 @@ from typing import Callable
 from jobs.agent.loop import Agent, AgentResult, Limits
 from jobs.agent.review_tools import ReviewToolbox, review_rules
 from jobs.agent.scripted_model import ScriptedModel
-from jobs.report.reviews import finding_key
+from jobs.report.reviews import finding_records
 from jobs.sandbox import Sandbox
 
 
@@ -23,12 +23,13 @@ def replay_review(transcript: dict, sandbox: Sandbox, limits: Limits,
     """Run the recorded review again in `sandbox` (a checkout of the reviewed head); (the agent's result, the
     findings it made, what differs from the recorded findings)."""
     recorded = review_recording(transcript) or {}
-    toolbox = ReviewToolbox(sandbox, bool(recorded.get("minor")))
+    minor = bool(recorded.get("minor"))
+    toolbox = ReviewToolbox(sandbox, minor)
     agent = Agent(ScriptedModel.from_transcript(transcript), sandbox, limits, on_event=on_event, toolbox=toolbox,
-                  rules=review_rules(bool(recorded.get("minor"))))
+                  rules=review_rules(minor))
     sandbox.start_phase("agent", network=False)
     result = agent.run(transcript.get("task", ""), instructions=transcript.get("instructions", ""))
-    findings = [[f.path, f.line, f.severity, finding_key(f)] for f in toolbox.findings]
+    findings = finding_records(toolbox.findings)
     wanted = recorded.get("findings") or []
     mismatches = []
     if findings != wanted:

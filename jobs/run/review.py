@@ -16,7 +16,7 @@ from jobs.git.pull_heads import check_out_pull_head
 from jobs.records import runs
 from jobs.records.results import record_review, store_transcript
 from jobs.repo.guidelines import review_guidelines
-from jobs.report.reviews import finding_comment, finding_key, review_marker, review_summary
+from jobs.report.reviews import finding_comment, finding_key, finding_records, review_marker, review_summary
 from jobs.run.authorize import authorize, confirm_request
 from jobs.run.auto_review import skip_reason
 from jobs.run.cancellation import RunFailed, cancel_reason, cancel_watch
@@ -118,8 +118,8 @@ def _review_agent(run: RunContext, config, minor: bool, checked: Checked, pull: 
             raise
         finally:
             sandbox.close()
-    findings = [[f.path, f.line, f.severity, finding_key(f)] for f in toolbox.findings]
-    run.transcript(record_review(result.transcript, checked.head, checked.base, minor, findings))
+    run.transcript(record_review(result.transcript, checked.head, checked.base, minor,
+                                 finding_records(toolbox.findings)))
     run.log(f"review stopped after {result.steps} steps with {len(toolbox.findings)} findings: {result.stop_reason}")
     return toolbox, result
 
