@@ -83,7 +83,7 @@ def test_discussions_are_listed_with_plain_notes_and_can_be_resolved(gl_emu):
 
 
 def test_merge_request_heads_are_refs_in_the_target_project_forks_included(gl_emu, tmp_path):
-    gl_emu.create_project(FORK, {"lines.txt": OLD})
+    gl_emu.fork_project(PROJECT, FORK)  # the same history (two projects made alike share it only within a second)
     fork_head = gl_emu.commit_files(FORK, "idea", {"idea.txt": "idea\n"}, "Idea", start="main")
     gl_emu.open_merge_request(PROJECT, "idea", "Idea", author="eve", source_project=FORK)
     mr = merge_request(gl_emu, 2)
