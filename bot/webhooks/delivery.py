@@ -103,8 +103,7 @@ class Delivery:
                                     limits=RateLimits.from_settings(settings), slots=settings.repo_concurrency,
                                     control=self.state.queues["control"])
         except redis.RedisError as exc:
-            self.reject(503, f"not recorded: {type(exc).__name__}",
-                        "the delivery could not be recorded (Redis is unavailable); please redeliver")
+            self.unrecorded(exc)
         if intake.duplicate:
             return self.answer(200, {"duplicate": True, "run_id": intake.run_id})
         if intake.limited:
@@ -113,6 +112,11 @@ class Delivery:
                                repo=trigger.repo, number=trigger.number, author=trigger.author)
         return self.answer(202, {"run_id": intake.run_id, "command": trigger.command.kind},
                            repo=trigger.repo, number=trigger.number, author=trigger.author)
+
+    def unrecorded(self, exc: redis.RedisError):
+        """Redis failed while the delivery was being handled: 503, so the forge's redelivery can record it."""
+        self.reject(503, f"not recorded: {type(exc).__name__}",
+                    "the delivery could not be recorded (Redis is unavailable); please redeliver")
 
     def _log(self, status: int, outcome: str, **fields: object) -> None:
         counters = self.state.counters

@@ -132,9 +132,8 @@ def _merge_request_of(delivery: Delivery, pipeline: BranchPipeline) -> Trigger |
     """The repair a branch pipeline asks for, on the merge request codexbot opened from that branch, if any."""
     try:
         number = branch_pulls.recall(delivery.state.redis, "gitlab", pipeline.trigger.repo, pipeline.branch)
-    except redis.RedisError:
-        delivery.reject(503, "not recorded: RedisError", "the delivery could not be recorded (Redis is "
-                        "unavailable); please redeliver")
+    except redis.RedisError as exc:
+        delivery.unrecorded(exc)
     if number is None:
         return Ignored(f"a pipeline of {pipeline.branch}, from which codexbot opened no merge request")
     return pipeline.for_merge_request(number)
